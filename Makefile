@@ -1,0 +1,26 @@
+# Two entry points, both safe on a fresh clone: the first run creates .venv and installs.
+#   make compare   run the headline comparison (coin sets) and print its table
+#   make test      run the test suite (what CI runs)
+
+PYTHON ?= $(shell command -v python3.12 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: compare test clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "emtwin needs Python >= 3.12; found " + sys.version.split()[0] + ". Set PYTHON=/path/to/python3.12")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+compare: $(STAMP)
+	$(BIN)/emtwin compare coin-sets
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,109 @@
+"""The ``emtwin`` command line: ``emtwin list``, ``emtwin compare NAME | --all``.
+
+Exit codes: 0 the twins agree (or the scenario is non-identifiable and that was shown),
+1 the twins disagree, 2 bad arguments or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .harness import METHODS, compare
+from .registry import SCENARIOS
+
+__all__ = ["main"]
+
+EXIT_AGREE, EXIT_DISAGREE, EXIT_USAGE = 0, 1, 2
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    chosen = tuple(m.strip().lower() for m in text.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"choose from {','.join(METHODS)} (comma-separated); got {text!r}"
+        )
+    return chosen
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    scenario_lines = "\n".join(f"  {s.name:<18} {s.title}" for s in SCENARIOS.values())
+    parser = argparse.ArgumentParser(
+        prog="emtwin",
+        description="Run hand-coded EM and its PyMC twin on a lecture scenario and compare them.",
+        epilog=f"scenarios:\n{scenario_lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,compare}")
+    sub.add_parser("list", help="list the scenarios")
+    cmp = sub.add_parser(
+        "compare",
+        help="run both twins of a scenario and print the comparison table",
+        description="Run both twins and print parameter, EM, MAP, ADVI, NUTS and verdicts. "
+        "Exits 1 when the twins disagree.",
+        epilog=f"scenarios:\n{scenario_lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    target = cmp.add_mutually_exclusive_group(required=True)
+    target.add_argument("scenario", nargs="?", choices=list(SCENARIOS), metavar="NAME", help="scenario name (see `emtwin list`)")
+    target.add_argument("--all", action="store_true", help="run every scenario and print one summary line each")
+    cmp.add_argument("--methods", type=_methods, default=METHODS, metavar="LIST",
+                     help=f"PyMC fits to run, comma-separated from {','.join(METHODS)} (default: all)")
+    cmp.add_argument("--seed", type=_non_negative_int, default=0, help="seed for EM's extra starts, ADVI and NUTS (default 0)")
+    cmp.add_argument("--n-starts", type=_positive_int, default=1, help="EM starts; the best is compared (default 1)")
+    cmp.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
+    cmp.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        for s in SCENARIOS.values():
+            print(f"{s.name:<18} {s.title}  [{s.source}]")
+        return EXIT_AGREE
+
+    names = list(SCENARIOS) if args.all else [args.scenario]
+    progress = not (args.quiet or args.json)
+    results = []
+    try:
+        for name in names:
+            results.append(compare(name, methods=args.methods, seed=args.seed, n_starts=args.n_starts, progress=progress))
+    except ValueError as err:
+        print(f"emtwin: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if args.json:
+        payload = [c.to_dict() for c in results]
+        print(json.dumps(payload if args.all else payload[0], indent=2))
+    elif args.all:
+        for c in results:
+            extra = f" ({len(c.warnings)} warnings)" if c.warnings else ""
+            print(f"{c.scenario:<18} {c.verdict}{extra}")
+    else:
+        print(results[0].table())
+    return EXIT_AGREE if all(c.ok for c in results) else EXIT_DISAGREE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

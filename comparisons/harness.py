@@ -1,0 +1,458 @@
+"""Run both twins of a scenario and say, with numbers, whether they agree.
+
+What "agree" means is fixed by DESIGN.md:
+
+====================================  ====================================================
+pair                                  must hold
+====================================  ====================================================
+EM vs PyMC MAP (flat priors)          parameters within 1e-4 after label alignment, same
+                                      log-likelihood within 1e-8 relative
+EM vs NUTS posterior                  MLE inside the 94% HDI; mean − MLE reported in SDs
+ADVI vs NUTS                          ADVI mean within one posterior SD, else a warning
+non-identifiable                      functionals and log-likelihood agree; the flat
+                                      directions are reported, not failed
+====================================  ====================================================
+
+Nothing here knows a scenario's answer: every number comes from running the twins.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from emtwin.em_reference.components import permute_components
+from emtwin.em_reference.driver import EMResult, Params
+from emtwin.models import fitting
+
+from .registry import Components, Scenario, get_scenario
+
+__all__ = [
+    "METHODS",
+    "Check",
+    "Comparison",
+    "Row",
+    "align",
+    "compare",
+    "flatten",
+]
+
+METHODS = ("map", "advi", "nuts")
+PARAM_ATOL = 1e-4
+LOGLIK_RTOL = 1e-8
+RHAT_MAX = 1.01
+
+AGREE, DISAGREE, NON_IDENTIFIABLE = "agree", "disagree", "non-identifiable"
+
+
+# --------------------------------------------------------------------------- names and labels
+
+
+def _row_name(name: str, label: str) -> str:
+    # p + "1" reads "p1" as on the slide; theta + "A" reads "theta_A".
+    return f"{name}{label}" if label[:1].isdigit() else f"{name}_{label}"
+
+
+def flatten(params: Mapping[str, Any], components: Components) -> dict[str, float]:
+    """One float per scalar parameter, named as in the lecture (``theta_A``, ``p1``,
+    ``mu1[0]`` for entry 0 of component 1's mean vector)."""
+    out: dict[str, float] = {}
+    for name, value in params.items():
+        arr = np.asarray(value, dtype=float)
+        if name in components.params:
+            for label, sub in zip(components.labels, arr):
+                base = _row_name(name, label)
+                for index in np.ndindex(sub.shape):
+                    suffix = f"[{','.join(map(str, index))}]" if index else ""
+                    out[base + suffix] = float(sub[index])
+        else:
+            for index in np.ndindex(arr.shape):
+                suffix = f"[{','.join(map(str, index))}]" if index else ""
+                out[name + suffix] = float(arr[index])
+    return out
+
+
+def align(reference: Params, other: Params, component_params: Sequence[str]) -> tuple[Params, np.ndarray]:
+    """Relabel ``other``'s components to best match ``reference``.
+
+    Returns the permuted parameters and the permutation ``order`` such that component
+    ``j`` of the result is component ``order[j]`` of ``other``. The cost is the summed
+    squared difference over all component parameters; the assignment is optimal
+    (Hungarian algorithm), so it scales beyond a brute-force search of k! labelings.
+    """
+    first = np.asarray(reference[component_params[0]])
+    k = first.shape[0]
+    cost = np.zeros((k, k))
+    for name in component_params:
+        ref = np.asarray(reference[name], dtype=float).reshape(k, -1)
+        oth = np.asarray(other[name], dtype=float).reshape(k, -1)
+        cost += ((ref[:, None, :] - oth[None, :, :]) ** 2).sum(axis=2)
+    _, order = linear_sum_assignment(cost)
+    return permute_components(other, order, component_params), order
+
+
+# --------------------------------------------------------------------------- result objects
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of DESIGN.md's table, evaluated.
+
+    ``severity`` is ``"error"`` (a failure means the twins disagree), ``"warning"``
+    (reported next to the verdict, does not change it) or ``"info"``.
+    """
+
+    name: str
+    passed: bool
+    value: float
+    tolerance: float
+    detail: str
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scalar parameter across the twins (``None`` where a method was not run)."""
+
+    name: str
+    em: float
+    map: float | None = None
+    advi_mean: float | None = None
+    advi_sd: float | None = None
+    nuts_mean: float | None = None
+    nuts_sd: float | None = None
+    hdi_low: float | None = None
+    hdi_high: float | None = None
+
+    @property
+    def em_minus_map(self) -> float | None:
+        return None if self.map is None else self.em - self.map
+
+    @property
+    def z_nuts(self) -> float | None:
+        """(NUTS posterior mean − MLE) in posterior SDs: Bayesian vs ML, in one number."""
+        if self.nuts_mean is None or not self.nuts_sd:
+            return None
+        return (self.nuts_mean - self.em) / self.nuts_sd
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything one run of the harness found, numbers first, verdict last."""
+
+    scenario: str
+    methods: tuple[str, ...]
+    rows: list[Row]
+    checks: list[Check]
+    em: EMResult
+    em_params: Params  # EM's parameters in the PyMC twin's component order
+    map: fitting.MAPFit | None
+    advi: fitting.PosteriorFit | None
+    nuts: fitting.PosteriorFit | None
+    curvature: fitting.Curvature
+    functionals: dict[str, dict[str, float]]
+    settings: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def identifiable(self) -> bool:
+        return self.curvature.identifiable
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.severity == "error" and not c.passed]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.severity == "warning" and not c.passed]
+
+    @property
+    def verdict(self) -> str:
+        """``"disagree"`` if any error check failed, else ``"non-identifiable"`` if the
+        likelihood has a flat direction at EM's answer, else ``"agree"``."""
+        if self.failures:
+            return DISAGREE
+        return AGREE if self.identifiable else NON_IDENTIFIABLE
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict != DISAGREE
+
+    def row(self, name: str) -> Row:
+        return next(r for r in self.rows if r.name == name)
+
+    def table(self) -> str:
+        from .report import format_comparison
+
+        return format_comparison(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        from .report import comparison_to_dict
+
+        return comparison_to_dict(self)
+
+
+# --------------------------------------------------------------------------- the harness
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _checks_em_map(
+    comp: Components, em_params: Params, em_ll: float, em_ll_pymc: float, map_fit: fitting.MAPFit | None,
+    identifiable: bool,
+) -> list[Check]:
+    checks = [
+        Check(
+            "same likelihood in both twins",
+            abs(em_ll - em_ll_pymc) <= LOGLIK_RTOL * abs(em_ll),
+            abs(em_ll - em_ll_pymc) / abs(em_ll),
+            LOGLIK_RTOL,
+            f"EM's log-likelihood {em_ll:.10g} vs the PyMC model's {em_ll_pymc:.10g} at EM's parameters",
+        )
+    ]
+    if map_fit is None:
+        return checks
+    checks.append(
+        Check("MAP optimiser converged", map_fit.success, float(map_fit.n_iter), np.nan,
+              f"{map_fit.n_iter} iterations: {map_fit.message}")
+    )
+    em_flat, map_flat = flatten(em_params, comp), flatten(map_fit.params, comp)
+    diffs = {k: abs(em_flat[k] - map_flat[k]) for k in em_flat}
+    worst = max(diffs, key=diffs.get)
+    checks.append(
+        Check(
+            "EM vs MAP parameters",
+            diffs[worst] <= PARAM_ATOL,
+            diffs[worst],
+            PARAM_ATOL,
+            f"largest difference {diffs[worst]:.2e} at {worst}"
+            + ("" if identifiable else " (not failed: the likelihood is flat along a direction, see below)"),
+            "error" if identifiable else "info",
+        )
+    )
+    rel = abs(em_ll - map_fit.log_likelihood) / abs(em_ll)
+    checks.append(
+        Check("EM vs MAP log-likelihood", rel <= LOGLIK_RTOL, rel, LOGLIK_RTOL,
+              f"EM {em_ll:.10g}, MAP {map_fit.log_likelihood:.10g} (relative difference {rel:.1e})")
+    )
+    return checks
+
+
+def _checks_posterior(rows: list[Row], advi: fitting.PosteriorFit | None, nuts: fitting.PosteriorFit | None) -> list[Check]:
+    checks = []
+    if nuts is not None:
+        outside = [r.name for r in rows if not (r.hdi_low <= r.em <= r.hdi_high)]
+        worst = max(rows, key=lambda r: abs(r.z_nuts or 0.0))
+        checks.append(
+            Check("MLE inside NUTS 94% HDI", not outside, float(len(outside)), 0.0,
+                  ("all parameters inside" if not outside else f"outside: {', '.join(outside)}")
+                  + f"; largest |mean − MLE| = {abs(worst.z_nuts or 0):.2f} SD at {worst.name}")
+        )
+        d = nuts.diagnostics
+        healthy = d["divergences"] == 0 and d["max_rhat"] <= RHAT_MAX
+        checks.append(
+            Check("NUTS diagnostics", healthy, d["max_rhat"], RHAT_MAX,
+                  f"{d['divergences']} divergences, max R-hat {d['max_rhat']:.3f}, "
+                  f"min bulk ESS {d['min_ess_bulk']:.0f} ({d['chains']} chains × {d['draws']} draws, {d['sampler']})",
+                  "warning")
+        )
+    if advi is not None:
+        d = advi.diagnostics
+        checks.append(
+            Check("ADVI loss settled", d["converged"], d["relative_loss_change"], 0.01,
+                  f"loss changed {d['relative_loss_change']:.2%} over the last tenth of {d['n_iter']} iterations",
+                  "warning")
+        )
+    if advi is not None and nuts is not None:
+        gaps = {r.name: abs(r.advi_mean - r.nuts_mean) / r.nuts_sd for r in rows if r.nuts_sd}
+        worst = max(gaps, key=gaps.get)
+        checks.append(
+            Check("ADVI vs NUTS means", gaps[worst] <= 1.0, gaps[worst], 1.0,
+                  f"largest |ADVI − NUTS| = {gaps[worst]:.2f} posterior SD at {worst}"
+                  + ("" if gaps[worst] <= 1.0 else ": mean-field ADVI misplaces the posterior here"),
+                  "warning")
+        )
+    return checks
+
+
+def compare(
+    scenario: str | Scenario,
+    *,
+    data: Any = None,
+    start: Mapping[str, Any] | None = None,
+    methods: Iterable[str] = METHODS,
+    seed: int = 0,
+    n_starts: int = 1,
+    model_options: Mapping[str, Any] | None = None,
+    nuts_options: Mapping[str, Any] | None = None,
+    advi_options: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> Comparison:
+    """Run a scenario's EM twin and PyMC twin and compare them.
+
+    Parameters
+    ----------
+    scenario : str or Scenario
+        A registered name (``emtwin list``) or a :class:`Scenario`.
+    data
+        The scenario's data object; default: the lecture's data.
+    start : dict, optional
+        Starting parameters for EM and MAP; default: the lecture's start.
+    methods : iterable of {"map", "advi", "nuts"}
+        PyMC fits to run; EM always runs.
+    seed : int
+        Seeds EM's extra starts, ADVI and NUTS: equal seeds give equal numbers.
+    n_starts : int
+        EM starts (the given start plus random ones); the best is compared and every
+        distinct local maximum is kept on ``comparison.em.local_maxima``.
+    model_options : dict, optional
+        Passed to the scenario's model builder (e.g. ``{"prior": (2, 2)}``).
+    nuts_options, advi_options : dict, optional
+        Passed to :func:`emtwin.models.fitting.fit_nuts` / ``fit_advi``.
+    progress : bool
+        Print stage lines to stderr and show PyMC's progress bars.
+
+    Returns
+    -------
+    Comparison
+    """
+    sc = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be drawn from {', '.join(METHODS)}; got {', '.join(map(repr, unknown))}.")
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}.")
+    data = sc.make_data() if data is None else data
+    start = dict(sc.default_start if start is None else start)
+    comp = sc.components
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    em = sc.fit_em(data, start, n_starts=n_starts, seed=seed)
+    timings["em"] = time.perf_counter() - t
+    _say(progress, f"[{sc.name}] EM: {em.n_iter} iterations, log-likelihood {em.log_likelihood:.6f} ({timings['em']:.2f} s)")
+
+    t = time.perf_counter()
+    _say(progress, f"[{sc.name}] building and compiling the PyMC twin ...")
+    model = sc.build_model(data, **dict(model_options or {}))
+    em_params = comp.canonical(em.params)
+    em_ll_pymc = fitting.log_likelihood(model, em_params)
+    curv = fitting.curvature(model, em_params)
+    timings["compile"] = time.perf_counter() - t
+
+    # The PyMC twin is ordered; give it EM's start in that order.
+    pymc_start = comp.canonical({k: np.asarray(v, dtype=float) for k, v in start.items()})
+    map_fit = advi = nuts = None
+    if "map" in methods:
+        t = time.perf_counter()
+        _say(progress, f"[{sc.name}] MAP (L-BFGS-B from EM's start) ...")
+        map_fit = fitting.fit_map(model, pymc_start, progress=False)
+        map_fit = _aligned(map_fit, em_params, comp)
+        timings["map"] = time.perf_counter() - t
+    if "advi" in methods:
+        t = time.perf_counter()
+        _say(progress, f"[{sc.name}] ADVI ...")
+        advi = fitting.fit_advi(model, pymc_start, seed=seed, progress=progress, **dict(advi_options or {}))
+        advi = _aligned(advi, em_params, comp)
+        timings["advi"] = time.perf_counter() - t
+    if "nuts" in methods:
+        t = time.perf_counter()
+        _say(progress, f"[{sc.name}] NUTS ...")
+        nuts = fitting.fit_nuts(model, pymc_start, seed=seed, progress=progress, **dict(nuts_options or {}))
+        nuts = _aligned(nuts, em_params, comp)
+        timings["nuts"] = time.perf_counter() - t
+
+    rows = _rows(comp, em_params, map_fit, advi, nuts)
+    checks = [
+        Check("EM converged", em.converged, float(em.n_iter), em.tol,
+              f"{em.n_iter} iterations, parameter change below {em.tol:g}" if em.converged
+              else f"stopped at the cap of {em.n_iter} iterations"),
+        *_checks_em_map(comp, em_params, em.log_likelihood, em_ll_pymc, map_fit, curv.identifiable),
+    ]
+    functionals = {}
+    for fname, func in sc.functionals.items():
+        values = {"em": float(func(em_params))}
+        if map_fit is not None:
+            values["map"] = float(func(map_fit.params))
+            gap = abs(values["em"] - values["map"])
+            checks.append(Check(f"EM vs MAP {fname}", gap <= PARAM_ATOL, gap, PARAM_ATOL,
+                                f"EM {values['em']:.6f}, MAP {values['map']:.6f}"))
+        for fit in (advi, nuts):
+            if fit is not None:
+                draws = {n: np.moveaxis(fit.idata.posterior[n].values.reshape(-1, *fit.mean[n].shape), 0, -1)
+                         for n in fit.mean}
+                values[f"{fit.method}_mean"] = float(np.mean(func(draws)))
+        functionals[fname] = values
+    checks.append(
+        Check("identifiable", curv.identifiable, float(curv.eigenvalues[0]), curv.relative_tol,
+              _describe_curvature(curv, comp), "info")
+    )
+    checks += _checks_posterior(rows, advi, nuts)
+
+    settings = {
+        "seed": seed,
+        "n_starts": n_starts,
+        "start": {k: np.asarray(v).tolist() for k, v in start.items()},
+        "em_tol": em.tol,
+        "model_options": dict(model_options or {}),
+        "nuts_options": dict(nuts_options or {}),
+        "advi_options": dict(advi_options or {}),
+    }
+    return Comparison(sc.name, methods, rows, checks, em, em_params, map_fit, advi, nuts, curv,
+                      functionals, settings, timings)
+
+
+def _describe_curvature(curv: fitting.Curvature, comp: Components) -> str:
+    ev = ", ".join(f"{v:.3g}" for v in curv.eigenvalues)
+    if not curv.is_maximum:
+        return f"curvature eigenvalues {ev}: EM's answer is not a local maximum of the likelihood"
+    if curv.identifiable:
+        return f"log-likelihood curvature eigenvalues {ev}: a strict local maximum"
+    dirs = "; ".join(
+        " ".join(f"{v:+.3f}·{k}" for k, v in flatten(d, comp).items() if abs(v) > 1e-3)
+        for d in curv.flat_directions
+    )
+    return f"NON-IDENTIFIABLE: curvature eigenvalues {ev}; flat along {dirs}"
+
+
+def _aligned(fit: Any, reference: Params, comp: Components) -> Any:
+    """``fit`` with components relabelled to match ``reference`` (EM's answer)."""
+    import dataclasses
+
+    point = fit.params if isinstance(fit, fitting.MAPFit) else fit.mean
+    _, order = align(reference, point, comp.params)
+    if np.array_equal(order, np.arange(len(order))):
+        return fit
+    if isinstance(fit, fitting.MAPFit):
+        return dataclasses.replace(fit, params=permute_components(fit.params, order, comp.params))
+    hdi = permute_components(fit.hdi, order, comp.params)
+    return dataclasses.replace(
+        fit,
+        mean=permute_components(fit.mean, order, comp.params),
+        sd=permute_components(fit.sd, order, comp.params),
+        hdi=hdi,
+    )
+
+
+def _rows(comp: Components, em_params: Params, map_fit: Any, advi: Any, nuts: Any) -> list[Row]:
+    em_flat = flatten(em_params, comp)
+    cols: dict[str, dict[str, float]] = {}
+    if map_fit is not None:
+        cols["map"] = flatten(map_fit.params, comp)
+    if advi is not None:
+        cols["advi_mean"], cols["advi_sd"] = flatten(advi.mean, comp), flatten(advi.sd, comp)
+    if nuts is not None:
+        cols["nuts_mean"], cols["nuts_sd"] = flatten(nuts.mean, comp), flatten(nuts.sd, comp)
+        cols["hdi_low"] = flatten({k: v[..., 0] for k, v in nuts.hdi.items()}, comp)
+        cols["hdi_high"] = flatten({k: v[..., 1] for k, v in nuts.hdi.items()}, comp)
+    return [Row(name, value, **{col: vals[name] for col, vals in cols.items()}) for name, value in em_flat.items()]

@@ -1,0 +1,379 @@
+"""The fitting functions every PyMC twin shares: MAP, ADVI, NUTS, and the compiled
+log-likelihood with its curvature.
+
+Parameters go in and come out as the model's *constrained* values keyed by the free
+random variable's name (``{"theta": array([0.6, 0.5])}``), the same dict the EM twin uses.
+Each function returns values; none plots or prints. PyMC's own log lines are silenced
+inside these calls because the harness reports divergences, R-hat and convergence itself,
+with numbers, next to the verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pytensor.gradient import jacobian
+
+__all__ = [
+    "Curvature",
+    "MAPFit",
+    "PosteriorFit",
+    "curvature",
+    "fit_advi",
+    "fit_map",
+    "fit_nuts",
+    "free_names",
+    "log_likelihood",
+]
+
+HDI_PROB = 0.94
+Params = dict[str, np.ndarray]
+
+
+@contextlib.contextmanager
+def _pymc_quiet() -> Iterator[None]:
+    """Mute PyMC's INFO/WARNING log lines for the duration of a fit, then restore them.
+
+    Progress bars (rich, which writes to stdout) are sent to stderr, so a caller's stdout
+    holds only its results (``emtwin compare --json`` stays parseable).
+    """
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+            # Emitted by ArviZ for fewer than 4 chains; the harness reports R-hat itself.
+            warnings.filterwarnings("ignore", message=".*chains.*", category=UserWarning, module="arviz.*")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def free_names(model: pm.Model) -> list[str]:
+    """Names of the model's free random variables, in model order."""
+    return [rv.name for rv in model.free_RVs]
+
+
+def _shape(rv: Any) -> tuple[int, ...]:
+    return tuple(int(s) for s in rv.shape.eval())
+
+
+def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
+    names = free_names(model)
+    unknown = sorted(set(start) - set(names))
+    missing = sorted(set(names) - set(start))
+    if unknown or missing:
+        raise ValueError(
+            f"start must give exactly the model's free variables {names}; "
+            f"unknown {unknown}, missing {missing}."
+        )
+    out = {}
+    for rv in model.free_RVs:
+        value = np.asarray(start[rv.name], dtype=float)
+        expected = _shape(rv)
+        if value.shape != expected:
+            raise ValueError(f"start[{rv.name!r}] must have shape {expected}; got {value.shape}.")
+        out[rv.name] = value
+    return out
+
+
+# --------------------------------------------------------------------------- compiled pieces
+
+
+@functools.cache
+def _compiled(model: pm.Model) -> dict[str, Any]:
+    """Compile once per model: constrained→unconstrained map, log-likelihood, gradient,
+    Hessian and the Jacobian of the constrained parameters, all over unconstrained values."""
+    rvs = model.free_RVs
+    value_vars = [model.rvs_to_values[rv] for rv in rvs]
+
+    forward = []
+    for rv in rvs:
+        transform = model.rvs_to_transforms.get(rv)
+        forward.append(rv if transform is None else transform.forward(rv, *rv.owner.inputs))
+    to_unconstrained = model.compile_fn(forward, inputs=rvs, point_fn=False)
+
+    # The likelihood alone: no prior, no Jacobian. This is what EM maximises.
+    loglik = model.logp(vars=model.observed_RVs, jacobian=False)
+    grads = pt.grad(loglik, value_vars)
+    grad_flat = pt.concatenate([g.ravel() for g in grads])
+    hess = pt.concatenate(
+        [h.reshape((grad_flat.shape[0], -1)) for h in jacobian(grad_flat, value_vars)], axis=1
+    )
+    constrained = model.replace_rvs_by_values(rvs)
+    constrained_flat = pt.concatenate([c.ravel() for c in constrained])
+    jac = pt.concatenate(
+        [j.reshape((constrained_flat.shape[0], -1)) for j in jacobian(constrained_flat, value_vars)],
+        axis=1,
+    )
+    loglik_fn = model.compile_fn(loglik, inputs=value_vars, point_fn=False)
+    curvature_fn = model.compile_fn([loglik, grad_flat, hess, jac], inputs=value_vars, point_fn=False)
+    return {"to_unconstrained": to_unconstrained, "loglik": loglik_fn, "curvature": curvature_fn}
+
+
+def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:
+    values = [np.asarray(params[name], dtype=float) for name in free_names(model)]
+    return _compiled(model)["to_unconstrained"](*values)
+
+
+def log_likelihood(model: pm.Model, params: Mapping[str, Any]) -> float:
+    """Total log-likelihood (nats) of the observed data at constrained ``params``; priors
+    excluded, so it is the number the EM twin reports."""
+    return float(_compiled(model)["loglik"](*_unconstrained(model, params)))
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """Shape of the log-likelihood around a point.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray, shape (n_unconstrained,)
+        Eigenvalues of the negative Hessian of the log-likelihood in the model's
+        unconstrained coordinates, ascending. A maximum has all of them > 0; one that is
+        zero relative to the largest marks a flat direction.
+    flat_directions : list of dict
+        One per flat eigenvalue: the direction in the constrained parameters
+        (``{name: array}``, unit length over all entries) along which the likelihood
+        does not change.
+    gradient_norm : float
+        Euclidean norm of the log-likelihood gradient (unconstrained coordinates).
+    relative_tol : float
+        An eigenvalue counts as flat when it is below ``relative_tol`` times the largest.
+    """
+
+    eigenvalues: np.ndarray
+    flat_directions: list[Params]
+    gradient_norm: float
+    relative_tol: float
+
+    @property
+    def identifiable(self) -> bool:
+        return not self.flat_directions
+
+    @property
+    def is_maximum(self) -> bool:
+        """No direction of increase to second order: every eigenvalue ≥ −tol·largest."""
+        scale = max(float(np.max(np.abs(self.eigenvalues))), np.finfo(float).tiny)
+        return bool(np.all(self.eigenvalues >= -self.relative_tol * scale))
+
+
+def curvature(model: pm.Model, params: Mapping[str, Any], *, relative_tol: float = 1e-6) -> Curvature:
+    """Eigen-analysis of the log-likelihood's Hessian at constrained ``params``.
+
+    Flat directions are found in unconstrained coordinates (where a simplex or an ordering
+    imposes no side condition) and mapped to the constrained parameters through the
+    transform's Jacobian, so they read in the units the lecture uses.
+    """
+    values = _unconstrained(model, params)
+    _, grad, hess, jac = _compiled(model)["curvature"](*values)
+    eigenvalues, eigenvectors = np.linalg.eigh(-0.5 * (hess + hess.T))
+    scale = max(float(np.max(np.abs(eigenvalues))), np.finfo(float).tiny)
+    flat = []
+    for value, vector in zip(eigenvalues, eigenvectors.T):
+        # |λ| small, not λ small: a negative eigenvalue means "not a maximum", not "flat".
+        if abs(value) < relative_tol * scale:
+            direction = jac @ vector
+            direction /= np.linalg.norm(direction)
+            # Sign convention: the first clearly non-zero entry positive, so reports are stable.
+            direction *= np.sign(direction[np.argmax(np.abs(direction) > 1e-8)])
+            flat.append(_unflatten(model, direction))
+    return Curvature(eigenvalues, flat, float(np.linalg.norm(grad)), relative_tol)
+
+
+def _unflatten(model: pm.Model, flat: np.ndarray) -> Params:
+    out, i = {}, 0
+    for rv in model.free_RVs:
+        shape = _shape(rv)
+        size = int(np.prod(shape))
+        out[rv.name] = flat[i : i + size].reshape(shape)
+        i += size
+    return out
+
+
+# --------------------------------------------------------------------------- MAP
+
+
+@dataclass(frozen=True)
+class MAPFit:
+    """PyMC's ``find_MAP`` result, reduced to what the harness compares.
+
+    ``params`` are constrained values; ``log_likelihood`` excludes priors (nats).
+    """
+
+    params: Params
+    log_likelihood: float
+    success: bool
+    n_iter: int
+    message: str
+    idata: Any = field(repr=False)
+
+
+def fit_map(model: pm.Model, start: Mapping[str, Any], *, progress: bool = False) -> MAPFit:
+    """L-BFGS-B maximum a posteriori from ``start`` (constrained values, no jitter).
+
+    PyMC's objective leaves out the transforms' Jacobian, so with flat priors
+    (Beta(1, 1), Uniform) the MAP is the maximum-likelihood estimate EM finds.
+    """
+    start = _check_start(model, start)
+    with _pymc_quiet(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = pm.find_MAP(
+            model=model,
+            initvals=start,
+            jitter=False,
+            return_inferencedata=True,
+            progressbar=progress,
+        )
+    for w in caught:
+        if "did not converge" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    params = {name: np.asarray(result.posterior[name].values[0, 0]) for name in free_names(model)}
+    opt = result.optimizer_result
+    finite = all(np.all(np.isfinite(v)) for v in params.values())
+    return MAPFit(
+        params=params,
+        log_likelihood=log_likelihood(model, params) if finite else float("nan"),
+        # find_MAP can report success with NaN parameters (an infeasible start).
+        success=bool(opt["success"]) and finite,
+        n_iter=int(opt["nit"]),
+        message=str(opt["message"].values),
+        idata=result,
+    )
+
+
+# --------------------------------------------------------------------------- posteriors
+
+
+@dataclass(frozen=True)
+class PosteriorFit:
+    """Posterior draws with the summaries the harness compares.
+
+    Attributes
+    ----------
+    method : {"advi", "nuts"}
+    idata : xarray.DataTree
+        ArviZ result with a ``posterior`` group (and ``sample_stats`` for NUTS).
+    mean, sd : dict of str to ndarray
+        Posterior mean and standard deviation of each free variable.
+    hdi : dict of str to ndarray
+        94% highest-density interval, shape ``(*param_shape, 2)`` (lower, upper).
+    diagnostics : dict
+        NUTS: ``sampler``, ``divergences``, ``max_rhat``, ``min_ess_bulk``.
+        ADVI: ``n_iter``, ``final_loss``, ``relative_loss_change`` over the last tenth,
+        ``converged`` (that change below 1%).
+    """
+
+    method: str
+    idata: Any = field(repr=False)
+    mean: Params
+    sd: Params
+    hdi: Params
+    diagnostics: dict[str, Any]
+
+
+def _summaries(idata: Any, names: list[str]) -> tuple[Params, Params, Params]:
+    mean, sd, hdi = {}, {}, {}
+    interval = az.hdi(idata, var_names=names, prob=HDI_PROB)
+    for name in names:
+        draws = idata.posterior[name].values
+        flat = draws.reshape(-1, *draws.shape[2:])
+        mean[name] = flat.mean(axis=0)
+        sd[name] = flat.std(axis=0, ddof=1)
+        hdi[name] = np.asarray(interval[name].values)
+    return mean, sd, hdi
+
+
+def fit_advi(
+    model: pm.Model,
+    start: Mapping[str, Any],
+    *,
+    n: int = 20_000,
+    draws: int = 4000,
+    seed: int = 0,
+    progress: bool = False,
+) -> PosteriorFit:
+    """Mean-field ADVI for ``n`` iterations from ``start``, then ``draws`` samples.
+
+    A fixed iteration count rather than a stopping rule: PyMC's parameter-convergence
+    callback stops early at biased means on these models (see the project notes); the
+    loss trend over the last tenth is reported instead.
+    """
+    start = _check_start(model, start)
+    names = free_names(model)
+    with _pymc_quiet():
+        approx = pm.fit(n=n, method="advi", model=model, start=start, random_seed=seed, progressbar=progress)
+        idata = approx.sample(draws, random_seed=seed + 1)
+    mean, sd, hdi = _summaries(idata, names)
+    hist = np.asarray(approx.hist)
+    tenth = max(len(hist) // 10, 1)
+    last, before = hist[-tenth:].mean(), hist[-2 * tenth : -tenth].mean()
+    change = float(abs(last - before) / max(abs(before), 1e-12))
+    diagnostics = {
+        "n_iter": int(len(hist)),
+        "final_loss": float(last),
+        "relative_loss_change": change,
+        "converged": bool(np.isfinite(last) and change < 0.01),
+    }
+    return PosteriorFit("advi", idata, mean, sd, hdi, diagnostics)
+
+
+def fit_nuts(
+    model: pm.Model,
+    start: Mapping[str, Any],
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    target_accept: float = 0.95,
+    sampler: str = "pymc",
+    progress: bool = False,
+) -> PosteriorFit:
+    """NUTS from ``start`` (jittered per chain by PyMC's default init), seeded.
+
+    ``sampler`` is ``"pymc"`` (PyMC's own NUTS) or ``"nutpie"`` if installed.
+    ``target_accept`` defaults above PyMC's 0.8: mixture posteriors pushed against an
+    ordering boundary diverge at the larger steps 0.8 allows.
+    """
+    start = _check_start(model, start)
+    names = free_names(model)
+    with _pymc_quiet():
+        idata = pm.sample(
+            draws,
+            tune=tune,
+            chains=chains,
+            random_seed=seed,
+            progressbar=progress,
+            quiet=not progress,  # PyMC's quiet also hides the progress bar
+            initvals=start,
+            nuts_sampler=sampler,
+            target_accept=target_accept,
+            compute_convergence_checks=False,
+            model=model,
+        )
+        rhat = az.rhat(idata, var_names=names)
+        ess = az.ess(idata, var_names=names)
+    mean, sd, hdi = _summaries(idata, names)
+    diagnostics = {
+        "sampler": sampler,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "target_accept": target_accept,
+        "divergences": int(idata.sample_stats["diverging"].sum()),
+        "max_rhat": float(max(np.max(rhat[n].values) for n in names)),
+        "min_ess_bulk": float(min(np.min(ess[n].values) for n in names)),
+    }
+    return PosteriorFit("nuts", idata, mean, sd, hdi, diagnostics)

@@ -1,0 +1,88 @@
+"""The `emtwin` command line: output, exit codes, clean errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emtwin.comparisons import SCENARIOS, cli
+from emtwin.em_reference import EMConvergenceWarning, coins
+
+
+def test_list_names_every_scenario(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("coin-sets ")
+    assert "Do & Batzoglou (2008)" in out
+
+
+def test_compare_prints_the_table_and_exits_0(capsys):
+    assert cli.main(["compare", "coin-sets", "--methods", "map", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    row_a = next(line for line in lines if line.startswith("theta_A"))
+    assert row_a.split()[1:3] == ["0.7968", "0.7968"]
+    row_b = next(line for line in lines if line.startswith("theta_B"))
+    assert row_b.split()[1:3] == ["0.5196", "0.5196"]
+    assert lines[-1] == "verdict: AGREE"
+    assert captured.err == ""
+
+
+def test_json_output_parses_and_carries_the_numbers(capsys):
+    assert cli.main(["compare", "coin-sets", "--methods", "map", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["verdict"] == "agree"
+    rows = {r["parameter"]: r for r in payload["rows"]}
+    assert round(rows["theta_A"]["em"], 4) == 0.7968
+    assert round(rows["theta_B"]["map"], 4) == 0.5196
+    assert payload["settings"]["seed"] == 0
+    assert payload["versions"]["pymc"].startswith("6.")
+
+
+def test_disagreeing_twins_exit_1(capsys, monkeypatch):
+    broken = dataclasses.replace(
+        SCENARIOS["coin-sets"],
+        name="coin-sets-early-stop",
+        fit_em=lambda data, start, **kw: coins.fit(data, start["theta"], max_iter=2),
+    )
+    monkeypatch.setitem(SCENARIOS, broken.name, broken)
+    with pytest.warns(EMConvergenceWarning):
+        code = cli.main(["compare", "coin-sets-early-stop", "--methods", "map", "--quiet"])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "verdict: DISAGREE"
+    assert "[FAIL] EM vs MAP parameters" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["compare", "three-coins"], "argument NAME: invalid choice: 'three-coins'"),
+        (["compare", "coin-sets", "--methods", "map,mcmc"], "choose from map,advi,nuts (comma-separated); got 'map,mcmc'"),
+        (["compare", "coin-sets", "--seed", "-3"], "must be a whole number >= 0; got '-3'"),
+        (["compare", "coin-sets", "--n-starts", "0"], "must be a whole number >= 1; got '0'"),
+        (["compare"], "one of the arguments NAME --all is required"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_clear_line(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_console_script_is_installed_and_runs():
+    # The script sits beside the interpreter running the tests (the project's venv).
+    exe = Path(sys.executable).parent / "emtwin"
+    assert exe.exists(), f"no emtwin console script at {exe}; is the package installed?"
+    done = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert "coin-sets" in done.stdout
