@@ -86,3 +86,14 @@ def test_console_script_is_installed_and_runs():
     done = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert "coin-sets" in done.stdout
+
+
+def test_progress_goes_to_stderr_and_stdout_keeps_only_results(capfd):
+    from emtwin.comparisons import compare
+
+    compare("coin-sets", methods=["advi", "nuts"], progress=True,
+            advi_options={"n": 500, "draws": 100}, nuts_options={"draws": 100, "tune": 100, "chains": 1})
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert "[coin-sets] NUTS ..." in captured.err
+    assert "[coin-sets] ADVI ..." in captured.err
