@@ -18,6 +18,7 @@ Nothing here knows a scenario's answer: every number comes from running the twin
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +32,8 @@ from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting
 
-from .registry import Components, Scenario, get_scenario
+from .registry import get_scenario
+from .scenario import Components, Scenario
 
 __all__ = [
     "METHODS",
@@ -346,30 +348,31 @@ def compare(
     _say(progress, f"[{sc.name}] building and compiling the PyMC twin ...")
     model = sc.build_model(data, **dict(model_options or {}))
     em_params = comp.canonical(em.params)
-    em_ll_pymc = fitting.log_likelihood(model, em_params)
-    curv = fitting.curvature(model, em_params)
+    em_point = sc.to_model(em_params)
+    em_ll_pymc = fitting.log_likelihood(model, em_point)
+    curv = fitting.curvature(model, em_point)
     timings["compile"] = time.perf_counter() - t
 
     # The PyMC twin is ordered; give it EM's start in that order.
-    pymc_start = comp.canonical({k: np.asarray(v, dtype=float) for k, v in start.items()})
+    pymc_start = sc.to_model(comp.canonical(start))
+    names = list(em_params)
     map_fit = advi = nuts = None
     if "map" in methods:
         t = time.perf_counter()
         _say(progress, f"[{sc.name}] MAP (L-BFGS-B from EM's start) ...")
-        map_fit = fitting.fit_map(model, pymc_start, progress=False)
-        map_fit = _aligned(map_fit, em_params, comp)
+        map_fit = _aligned(fitting.fit_map(model, pymc_start, progress=False), names, em_params, comp)
         timings["map"] = time.perf_counter() - t
     if "advi" in methods:
         t = time.perf_counter()
         _say(progress, f"[{sc.name}] ADVI ...")
         advi = fitting.fit_advi(model, pymc_start, seed=seed, progress=progress, **dict(advi_options or {}))
-        advi = _aligned(advi, em_params, comp)
+        advi = _aligned(advi, names, em_params, comp)
         timings["advi"] = time.perf_counter() - t
     if "nuts" in methods:
         t = time.perf_counter()
         _say(progress, f"[{sc.name}] NUTS ...")
         nuts = fitting.fit_nuts(model, pymc_start, seed=seed, progress=progress, **dict(nuts_options or {}))
-        nuts = _aligned(nuts, em_params, comp)
+        nuts = _aligned(nuts, names, em_params, comp)
         timings["nuts"] = time.perf_counter() - t
 
     rows = _rows(comp, em_params, map_fit, advi, nuts)
@@ -408,8 +411,11 @@ def compare(
         "nuts_options": dict(nuts_options or {}),
         "advi_options": dict(advi_options or {}),
     }
-    return Comparison(sc.name, methods, rows, checks, em, em_params, map_fit, advi, nuts, curv,
-                      functionals, settings, timings)
+    result = Comparison(sc.name, methods, rows, checks, em, em_params, map_fit, advi, nuts, curv,
+                        functionals, settings, timings)
+    if sc.extra_checks is not None:
+        result = dataclasses.replace(result, checks=checks + list(sc.extra_checks(result)))
+    return result
 
 
 def _describe_curvature(curv: fitting.Curvature, comp: Components) -> str:
@@ -425,23 +431,25 @@ def _describe_curvature(curv: fitting.Curvature, comp: Components) -> str:
     return f"NON-IDENTIFIABLE: curvature eigenvalues {ev}; flat along {dirs}"
 
 
-def _aligned(fit: Any, reference: Params, comp: Components) -> Any:
-    """``fit`` with components relabelled to match ``reference`` (EM's answer)."""
-    import dataclasses
-
-    point = fit.params if isinstance(fit, fitting.MAPFit) else fit.mean
+def _aligned(fit: Any, names: list[str], reference: Params, comp: Components) -> Any:
+    """``fit`` reduced to the EM parameters ``names``, components relabelled to match
+    ``reference`` (EM's answer)."""
+    pick = lambda d: {n: d[n] for n in names}  # noqa: E731
+    if isinstance(fit, fitting.MAPFit):
+        fit = dataclasses.replace(fit, params=pick(fit.params))
+        point = fit.params
+    else:
+        fit = dataclasses.replace(fit, mean=pick(fit.mean), sd=pick(fit.sd), hdi=pick(fit.hdi))
+        point = fit.mean
+    if not comp.params:
+        return fit
     _, order = align(reference, point, comp.params)
     if np.array_equal(order, np.arange(len(order))):
         return fit
+    permute = lambda d: permute_components(d, order, comp.params)  # noqa: E731
     if isinstance(fit, fitting.MAPFit):
-        return dataclasses.replace(fit, params=permute_components(fit.params, order, comp.params))
-    hdi = permute_components(fit.hdi, order, comp.params)
-    return dataclasses.replace(
-        fit,
-        mean=permute_components(fit.mean, order, comp.params),
-        sd=permute_components(fit.sd, order, comp.params),
-        hdi=hdi,
-    )
+        return dataclasses.replace(fit, params=permute(fit.params))
+    return dataclasses.replace(fit, mean=permute(fit.mean), sd=permute(fit.sd), hdi=permute(fit.hdi))
 
 
 def _rows(comp: Components, em_params: Params, map_fit: Any, advi: Any, nuts: Any) -> list[Row]:

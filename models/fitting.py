@@ -65,6 +65,11 @@ def free_names(model: pm.Model) -> list[str]:
     return [rv.name for rv in model.free_RVs]
 
 
+def _reported_names(model: pm.Model) -> list[str]:
+    """Free variables and Deterministics: everything a twin may be compared on."""
+    return free_names(model) + [d.name for d in model.deterministics]
+
+
 def _shape(rv: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in rv.shape.eval())
 
@@ -209,7 +214,8 @@ def _unflatten(model: pm.Model, flat: np.ndarray) -> Params:
 class MAPFit:
     """PyMC's ``find_MAP`` result, reduced to what the harness compares.
 
-    ``params`` are constrained values; ``log_likelihood`` excludes priors (nats).
+    ``params`` holds constrained values of the free variables and of every Deterministic;
+    ``log_likelihood`` excludes priors (nats).
     """
 
     params: Params
@@ -239,12 +245,12 @@ def fit_map(model: pm.Model, start: Mapping[str, Any], *, progress: bool = False
     for w in caught:
         if "did not converge" not in str(w.message):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    params = {name: np.asarray(result.posterior[name].values[0, 0]) for name in free_names(model)}
+    params = {name: np.asarray(result.posterior[name].values[0, 0]) for name in _reported_names(model)}
     opt = result.optimizer_result
     finite = all(np.all(np.isfinite(v)) for v in params.values())
     return MAPFit(
         params=params,
-        log_likelihood=log_likelihood(model, params) if finite else float("nan"),
+        log_likelihood=log_likelihood(model, {n: params[n] for n in free_names(model)}) if finite else float("nan"),
         # find_MAP can report success with NaN parameters (an infeasible start).
         success=bool(opt["success"]) and finite,
         n_iter=int(opt["nit"]),
@@ -266,7 +272,7 @@ class PosteriorFit:
     idata : xarray.DataTree
         ArviZ result with a ``posterior`` group (and ``sample_stats`` for NUTS).
     mean, sd : dict of str to ndarray
-        Posterior mean and standard deviation of each free variable.
+        Posterior mean and standard deviation of each free variable and Deterministic.
     hdi : dict of str to ndarray
         94% highest-density interval, shape ``(*param_shape, 2)`` (lower, upper).
     diagnostics : dict
@@ -311,7 +317,7 @@ def fit_advi(
     loss trend over the last tenth is reported instead.
     """
     start = _check_start(model, start)
-    names = free_names(model)
+    names = _reported_names(model)
     with _pymc_quiet():
         approx = pm.fit(n=n, method="advi", model=model, start=start, random_seed=seed, progressbar=progress)
         idata = approx.sample(draws, random_seed=seed + 1)
@@ -348,7 +354,7 @@ def fit_nuts(
     ordering boundary diverge at the larger steps 0.8 allows.
     """
     start = _check_start(model, start)
-    names = free_names(model)
+    names = _reported_names(model)
     with _pymc_quiet():
         idata = pm.sample(
             draws,
@@ -363,8 +369,8 @@ def fit_nuts(
             compute_convergence_checks=False,
             model=model,
         )
-        rhat = az.rhat(idata, var_names=names)
-        ess = az.ess(idata, var_names=names)
+        rhat = az.rhat(idata, var_names=free_names(model))
+        ess = az.ess(idata, var_names=free_names(model))
     mean, sd, hdi = _summaries(idata, names)
     diagnostics = {
         "sampler": sampler,
@@ -373,7 +379,7 @@ def fit_nuts(
         "chains": chains,
         "target_accept": target_accept,
         "divergences": int(idata.sample_stats["diverging"].sum()),
-        "max_rhat": float(max(np.max(rhat[n].values) for n in names)),
-        "min_ess_bulk": float(min(np.min(ess[n].values) for n in names)),
+        "max_rhat": float(max(np.max(rhat[n].values) for n in free_names(model))),
+        "min_ess_bulk": float(min(np.min(ess[n].values) for n in free_names(model))),
     }
     return PosteriorFit("nuts", idata, mean, sd, hdi, diagnostics)

@@ -1,0 +1,36 @@
+"""Registry entry: two coins, five sets of ten tosses (Do & Batzoglou 2008, Fig. 1b)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from emtwin.em_reference import coins as em_coins
+from emtwin.em_reference.driver import EMResult
+from emtwin.models import coins as pm_coins
+
+from ..scenario import Components, Scenario
+
+__all__ = ["SCENARIO"]
+
+
+def _fit_em(data: em_coins.TossSets, start: Mapping[str, Any], **options: Any) -> EMResult:
+    return em_coins.fit(data, start["theta"], **options)
+
+
+def _build_model(data: em_coins.TossSets, **options: Any) -> Any:
+    return pm_coins.build_model(data.heads, data.tosses, **options)
+
+
+SCENARIO = Scenario(
+    name="coin-sets",
+    title="Two coins, five sets of ten tosses",
+    source="Do & Batzoglou (2008), Nat. Biotechnol. 26:897, Fig. 1b",
+    make_data=lambda: em_coins.TossSets.from_strings(em_coins.DO_BATZOGLOU_SETS),
+    default_start={"theta": np.array([0.6, 0.5])},
+    fit_em=_fit_em,
+    build_model=_build_model,
+    components=Components(params=("theta",), labels=em_coins.COINS, order_by="theta", descending=True),
+)
