@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln, logsumexp, xlog1py, xlogy
 
 from .components import order_components
 from .driver import EMResult, Params, run_em_multistart
@@ -132,11 +132,12 @@ def check_biases(values: Sequence[float], *, names: Sequence[str], argument: str
 def _log_joint(sets: TossSets, theta: np.ndarray) -> np.ndarray:
     """log Pr(set i, coin c | θ), shape (n_sets, n_coins)."""
     log_binom = gammaln(sets.tosses + 1) - gammaln(sets.heads + 1) - gammaln(sets.tails + 1)
+    # xlogy: an all-tails data set drives θ to exactly 0, where h·log θ must be 0·(−∞) = 0.
     return (
         LOG_PICK
         + log_binom[:, None]
-        + sets.heads[:, None] * np.log(theta)
-        + sets.tails[:, None] * np.log1p(-theta)
+        + xlogy(sets.heads[:, None], theta)
+        + xlog1py(sets.tails[:, None], -theta)
     )
 
 
