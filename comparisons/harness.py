@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import arviz as az
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -33,7 +34,7 @@ from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting
 
 from .registry import get_scenario
-from .scenario import Components, Scenario
+from .scenario import Check, Components, Scenario
 
 __all__ = [
     "METHODS",
@@ -68,7 +69,12 @@ def flatten(params: Mapping[str, Any], components: Components) -> dict[str, floa
     for name, value in params.items():
         arr = np.asarray(value, dtype=float)
         if name in components.params:
-            for label, sub in zip(components.labels, arr):
+            # No labels: number the components 1..k, so k can follow the data.
+            labels = components.labels or tuple(str(j + 1) for j in range(arr.shape[0]))
+            if len(labels) < arr.shape[0]:
+                raise ValueError(f"{name} has {arr.shape[0]} components but the scenario labels only "
+                                 f"{len(labels)}: {', '.join(labels)}.")
+            for label, sub in zip(labels, arr):
                 base = _row_name(name, label)
                 for index in np.ndindex(sub.shape):
                     suffix = f"[{','.join(map(str, index))}]" if index else ""
@@ -100,22 +106,6 @@ def align(reference: Params, other: Params, component_params: Sequence[str]) -> 
 
 
 # --------------------------------------------------------------------------- result objects
-
-
-@dataclass(frozen=True)
-class Check:
-    """One row of DESIGN.md's table, evaluated.
-
-    ``severity`` is ``"error"`` (a failure means the twins disagree), ``"warning"``
-    (reported next to the verdict, does not change it) or ``"info"``.
-    """
-
-    name: str
-    passed: bool
-    value: float
-    tolerance: float
-    detail: str
-    severity: str = "error"
 
 
 @dataclass(frozen=True)
@@ -161,6 +151,7 @@ class Comparison:
     functionals: dict[str, dict[str, float]]
     settings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    data: Any = field(default=None, repr=False)  # what both twins were given
 
     @property
     def identifiable(self) -> bool:
@@ -210,13 +201,13 @@ def _say(progress: bool, message: str) -> None:
 
 def _checks_em_map(
     comp: Components, em_params: Params, em_ll: float, em_ll_pymc: float, map_fit: fitting.MAPFit | None,
-    identifiable: bool,
+    identifiable: bool, map_is_mle: bool,
 ) -> list[Check]:
     checks = [
         Check(
             "same likelihood in both twins",
-            abs(em_ll - em_ll_pymc) <= LOGLIK_RTOL * abs(em_ll),
-            abs(em_ll - em_ll_pymc) / abs(em_ll),
+            abs(em_ll - em_ll_pymc) <= LOGLIK_RTOL * max(abs(em_ll), 1.0),
+            abs(em_ll - em_ll_pymc) / max(abs(em_ll), 1.0),
             LOGLIK_RTOL,
             f"EM's log-likelihood {em_ll:.10g} vs the PyMC model's {em_ll_pymc:.10g} at EM's parameters",
         )
@@ -237,19 +228,24 @@ def _checks_em_map(
             diffs[worst],
             PARAM_ATOL,
             f"largest difference {diffs[worst]:.2e} at {worst}"
-            + ("" if identifiable else " (not failed: the likelihood is flat along a direction, see below)"),
-            "error" if identifiable else "info",
+            + ("" if identifiable else " (not failed: the likelihood is flat along a direction, see below)")
+            + ("" if map_is_mle else " (not failed: the prior is not flat, so MAP is not the MLE)"),
+            "error" if identifiable and map_is_mle else "info",
         )
     )
-    rel = abs(em_ll - map_fit.log_likelihood) / abs(em_ll)
+    rel = abs(em_ll - map_fit.log_likelihood) / max(abs(em_ll), 1e-300)
     checks.append(
         Check("EM vs MAP log-likelihood", rel <= LOGLIK_RTOL, rel, LOGLIK_RTOL,
-              f"EM {em_ll:.10g}, MAP {map_fit.log_likelihood:.10g} (relative difference {rel:.1e})")
+              f"EM {em_ll:.10g}, MAP {map_fit.log_likelihood:.10g} (relative difference {rel:.1e})"
+              + ("" if map_is_mle else " (not failed: the prior is not flat, so MAP is not the MLE)"),
+              "error" if map_is_mle else "info")
     )
     return checks
 
 
-def _checks_posterior(rows: list[Row], advi: fitting.PosteriorFit | None, nuts: fitting.PosteriorFit | None) -> list[Check]:
+def _checks_posterior(
+    rows: list[Row], advi: fitting.PosteriorFit | None, nuts: fitting.PosteriorFit | None, identifiable: bool = True
+) -> list[Check]:
     checks = []
     if nuts is not None:
         outside = [r.name for r in rows if not (r.hdi_low <= r.em <= r.hdi_high)]
@@ -257,7 +253,11 @@ def _checks_posterior(rows: list[Row], advi: fitting.PosteriorFit | None, nuts: 
         checks.append(
             Check("MLE inside NUTS 94% HDI", not outside, float(len(outside)), 0.0,
                   ("all parameters inside" if not outside else f"outside: {', '.join(outside)}")
-                  + f"; largest |mean − MLE| = {abs(worst.z_nuts or 0):.2f} SD at {worst.name}")
+                  + f"; largest |mean − MLE| = {abs(worst.z_nuts or 0):.2f} SD at {worst.name}"
+                  # On a ridge EM's answer is one arbitrary maximiser: where it stopped is not
+                  # evidence either way. The functionals carry the error check instead.
+                  + ("" if identifiable else " (not failed: EM's point on the flat ridge depends on its start)"),
+                  "error" if identifiable else "info")
         )
         d = nuts.diagnostics
         healthy = d["divergences"] == 0 and d["max_rhat"] <= RHAT_MAX
@@ -353,8 +353,11 @@ def compare(
     curv = fitting.curvature(model, em_point)
     timings["compile"] = time.perf_counter() - t
 
-    # The PyMC twin is ordered; give it EM's start in that order.
-    pymc_start = sc.to_model(comp.canonical(start))
+    # The PyMC twin is ordered; give it, in that order, the start of the EM run being
+    # compared. With n_starts > 1 that is the best run's start, possibly a random one:
+    # MAP from the caller's start may climb a different local maximum.
+    em_start = {name: trace[0] for name, trace in em.param_trace.items()}
+    pymc_start = sc.to_model(comp.canonical(em_start))
     names = list(em_params)
     map_fit = advi = nuts = None
     if "map" in methods:
@@ -380,7 +383,8 @@ def compare(
         Check("EM converged", em.converged, float(em.n_iter), em.tol,
               f"{em.n_iter} iterations, parameter change below {em.tol:g}" if em.converged
               else f"stopped at the cap of {em.n_iter} iterations"),
-        *_checks_em_map(comp, em_params, em.log_likelihood, em_ll_pymc, map_fit, curv.identifiable),
+        *_checks_em_map(comp, em_params, em.log_likelihood, em_ll_pymc, map_fit, curv.identifiable,
+                        sc.map_is_mle(dict(model_options or {}))),
     ]
     functionals = {}
     for fname, func in sc.functionals.items():
@@ -395,12 +399,18 @@ def compare(
                 draws = {n: np.moveaxis(fit.idata.posterior[n].values.reshape(-1, *fit.mean[n].shape), 0, -1)
                          for n in fit.mean}
                 values[f"{fit.method}_mean"] = float(np.mean(func(draws)))
+                if fit.method == "nuts":
+                    # A NumPy array: az.hdi reduces over its last axis, the pooled draws.
+                    low, high = az.hdi(np.asarray(func(draws), dtype=float).reshape(-1), prob=fitting.HDI_PROB)
+                    inside = bool(low <= values["em"] <= high)
+                    checks.append(Check(f"EM {fname} inside NUTS 94% HDI", inside, values["em"], np.nan,
+                                        f"EM {values['em']:.6f}, NUTS 94% HDI [{low:.4f}, {high:.4f}]"))
         functionals[fname] = values
     checks.append(
         Check("identifiable", curv.identifiable, float(curv.eigenvalues[0]), curv.relative_tol,
               _describe_curvature(curv, comp), "info")
     )
-    checks += _checks_posterior(rows, advi, nuts)
+    checks += _checks_posterior(rows, advi, nuts, curv.identifiable)
 
     settings = {
         "seed": seed,
@@ -412,7 +422,7 @@ def compare(
         "advi_options": dict(advi_options or {}),
     }
     result = Comparison(sc.name, methods, rows, checks, em, em_params, map_fit, advi, nuts, curv,
-                        functionals, settings, timings)
+                        functionals, settings, timings, data=data)
     if sc.extra_checks is not None:
         result = dataclasses.replace(result, checks=checks + list(sc.extra_checks(result)))
     return result

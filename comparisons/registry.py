@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from .scenario import NO_COMPONENTS, Components, Scenario
 from .scenarios import coin_sets
+from .scenarios import interleaved_coins, one_coin
+from .scenarios import gaussian_means
 
 __all__ = ["NO_COMPONENTS", "SCENARIOS", "Components", "Scenario", "get_scenario"]
 
 SCENARIOS: dict[str, Scenario] = {
     module.SCENARIO.name: module.SCENARIO
     for module in [
+        one_coin,
+        interleaved_coins,
         coin_sets,
+        gaussian_means,
     ]
 }
 

@@ -11,7 +11,23 @@ import numpy as np
 from emtwin.em_reference.components import order_components
 from emtwin.em_reference.driver import EMResult, Params
 
-__all__ = ["NO_COMPONENTS", "Components", "Scenario"]
+__all__ = ["NO_COMPONENTS", "Check", "Components", "Scenario", "flat_beta_prior"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of DESIGN.md's table, evaluated.
+
+    ``severity`` is ``"error"`` (a failure means the twins disagree), ``"warning"``
+    (reported next to the verdict, does not change it) or ``"info"``.
+    """
+
+    name: str
+    passed: bool
+    value: float
+    tolerance: float
+    detail: str
+    severity: str = "error"
 
 
 @dataclass(frozen=True)
@@ -24,7 +40,7 @@ class Components:
         Parameters whose axis 0 is the component axis; empty for a model without
         exchangeable components (then nothing is reordered or aligned).
     labels : tuple of str
-        Component names, used in table rows (``theta_A``, ``p1``).
+        Component names, used in table rows (``theta_A``, ``p1``); empty: numbered 1..k.
     order_by : str
         The 1-D parameter the PyMC twin keeps ordered (to remove label switching).
     descending : bool
@@ -73,6 +89,10 @@ class Scenario:
         variable or a Deterministic. Default: the same dict.
     extra_checks : callable (Comparison) -> list of Check, optional
         Scenario-specific checks, e.g. against a closed-form posterior.
+    map_is_mle : callable (model_options) -> bool
+        Whether the PyMC twin built with these options has flat priors, so that its MAP
+        must equal EM's MLE. When it returns False the EM-vs-MAP comparison is reported,
+        not failed (an informative prior moves MAP away from the MLE on purpose).
     """
 
     name: str
@@ -85,4 +105,11 @@ class Scenario:
     components: Components
     functionals: Mapping[str, Callable[[Params], float]] = field(default_factory=dict)
     to_model: Callable[[Params], Params] = lambda params: dict(params)
-    extra_checks: Callable[[Any], list[Any]] | None = None
+    extra_checks: Callable[[Any], list[Check]] | None = None
+    map_is_mle: Callable[[Mapping[str, Any]], bool] = lambda options: True
+
+
+def flat_beta_prior(model_options: Mapping[str, Any]) -> bool:
+    """``map_is_mle`` for the coin twins: only Beta(1, 1) (their default) is flat."""
+    return tuple(np.asarray(model_options.get("prior", (1.0, 1.0)), dtype=float).tolist()) == (1.0, 1.0)
+

@@ -16,7 +16,18 @@ import numpy as np
 import pymc as pm
 from pymc.distributions.transforms import Ordered
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "check_beta_prior"]
+
+
+def check_beta_prior(prior: tuple[float, float]) -> tuple[float, float]:
+    """``prior`` as two floats (a, b) for Beta(a, b), both finite and > 0."""
+    try:
+        a, b = (float(v) for v in prior)
+    except (TypeError, ValueError):
+        raise ValueError(f"prior must be two positive numbers (a, b) for Beta(a, b); got {prior!r}.") from None
+    if not (np.isfinite(a) and np.isfinite(b) and a > 0 and b > 0):
+        raise ValueError(f"prior must be two positive numbers (a, b) for Beta(a, b); got {prior!r}.")
+    return a, b
 
 
 def build_model(
@@ -38,9 +49,7 @@ def build_model(
         Beta prior on each coin's bias, both > 0. Larger values shrink the posterior
         towards a / (a + b): a teaching knob.
     """
-    a, b = prior
-    if not (np.isfinite(a) and np.isfinite(b) and a > 0 and b > 0):
-        raise ValueError(f"prior must be two positive numbers (a, b) for Beta(a, b); got {prior!r}.")
+    a, b = check_beta_prior(prior)
     coords = {"coin": list(coins), set_dim: np.arange(len(heads))}
     with pm.Model(coords=coords) as model:
         # Descending: the first coin is the more head-prone one, so labels cannot swap.

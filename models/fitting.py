@@ -90,6 +90,14 @@ def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
         if value.shape != expected:
             raise ValueError(f"start[{rv.name!r}] must have shape {expected}; got {value.shape}.")
         out[rv.name] = value
+    # Outside the prior's support (bounds, ties under an ordering) the unconstrained value
+    # is not finite; PyMC would fail later with a traceback or return NaN.
+    for name, value in zip(names, _unconstrained(model, out)):
+        if not np.all(np.isfinite(value)):
+            raise ValueError(
+                f"start[{name!r}] = {out[name].tolist()} lies outside the support of the model's "
+                f"prior on {name} (its bounds, or an ordering with ties)."
+            )
     return out
 
 
@@ -97,17 +105,22 @@ def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
 
 
 @functools.cache
-def _compiled(model: pm.Model) -> dict[str, Any]:
-    """Compile once per model: constrained→unconstrained map, log-likelihood, gradient,
-    Hessian and the Jacobian of the constrained parameters, all over unconstrained values."""
+def _to_unconstrained_fn(model: pm.Model) -> Any:
+    """Compiled map from constrained free-variable values to the model's value variables."""
     rvs = model.free_RVs
-    value_vars = [model.rvs_to_values[rv] for rv in rvs]
-
     forward = []
     for rv in rvs:
         transform = model.rvs_to_transforms.get(rv)
         forward.append(rv if transform is None else transform.forward(rv, *rv.owner.inputs))
-    to_unconstrained = model.compile_fn(forward, inputs=rvs, point_fn=False)
+    return model.compile_fn(forward, inputs=rvs, point_fn=False)
+
+
+@functools.cache
+def _compiled(model: pm.Model) -> dict[str, Any]:
+    """Compile once per model: log-likelihood, gradient, Hessian and the Jacobian of the
+    constrained parameters, all over unconstrained values."""
+    rvs = model.free_RVs
+    value_vars = [model.rvs_to_values[rv] for rv in rvs]
 
     # The likelihood alone: no prior, no Jacobian. This is what EM maximises.
     loglik = model.logp(vars=model.observed_RVs, jacobian=False)
@@ -124,12 +137,12 @@ def _compiled(model: pm.Model) -> dict[str, Any]:
     )
     loglik_fn = model.compile_fn(loglik, inputs=value_vars, point_fn=False)
     curvature_fn = model.compile_fn([loglik, grad_flat, hess, jac], inputs=value_vars, point_fn=False)
-    return {"to_unconstrained": to_unconstrained, "loglik": loglik_fn, "curvature": curvature_fn}
+    return {"loglik": loglik_fn, "curvature": curvature_fn}
 
 
 def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:
     values = [np.asarray(params[name], dtype=float) for name in free_names(model)]
-    return _compiled(model)["to_unconstrained"](*values)
+    return _to_unconstrained_fn(model)(*values)
 
 
 def log_likelihood(model: pm.Model, params: Mapping[str, Any]) -> float:

@@ -17,7 +17,8 @@ from emtwin.em_reference import EMConvergenceWarning, coins
 def test_list_names_every_scenario(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith("coin-sets ")
+    assert [line.split()[0] for line in out.splitlines()] == list(SCENARIOS)
+    assert out.splitlines()[0].startswith("one-coin ")
     assert "Do & Batzoglou (2008)" in out
 
 

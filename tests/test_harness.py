@@ -147,7 +147,7 @@ def test_bad_arguments_are_rejected_before_pymc_runs(kwargs, message):
 def test_unknown_scenario_names_the_choices():
     with pytest.raises(ValueError) as err:
         emtwin.compare("three-coins")
-    assert str(err.value).startswith("scenario must be one of coin-sets")
+    assert str(err.value).startswith("scenario must be one of one-coin, interleaved-coins, coin-sets")
     assert str(err.value).endswith("got 'three-coins'.")
 
 

@@ -11,7 +11,7 @@ from emtwin.em_reference import coins as em_coins
 from emtwin.em_reference.driver import EMResult
 from emtwin.models import coins as pm_coins
 
-from ..scenario import Components, Scenario
+from ..scenario import Components, Scenario, flat_beta_prior
 
 __all__ = ["SCENARIO"]
 
@@ -33,4 +33,5 @@ SCENARIO = Scenario(
     fit_em=_fit_em,
     build_model=_build_model,
     components=Components(params=("theta",), labels=em_coins.COINS, order_by="theta", descending=True),
+    map_is_mle=flat_beta_prior,
 )
