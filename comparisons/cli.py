@@ -1,5 +1,8 @@
 """The ``emtwin`` command line: ``emtwin list``, ``emtwin compare NAME | --all``.
 
+NAME is a registered scenario or ``path/to/file.py:function``, a function of yours that
+returns a Scenario (``emtwin.custom_scenario(...)``); it runs without being registered.
+
 Exit codes: 0 the twins agree (or the scenario is non-identifiable and that was shown),
 1 the twins disagree, 2 bad arguments or input.
 """
@@ -11,7 +14,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .harness import METHODS, compare
+from .custom import _SPEC, compare, load_scenario
+from .harness import METHODS
 from .registry import SCENARIOS
 
 __all__ = ["main"]
@@ -46,6 +50,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _scenario_name(text: str) -> str:
+    # A file is only checked for its shape here; loading it runs user code, so it happens
+    # in main, where its errors become one line and exit code 2.
+    if text in SCENARIOS or _SPEC.match(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {text!r} (choose from {', '.join(SCENARIOS)}, or give path/to/file.py:function)"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     scenario_lines = "\n".join(f"  {s.name:<18} {s.title}" for s in SCENARIOS.values())
     parser = argparse.ArgumentParser(
@@ -65,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     target = cmp.add_mutually_exclusive_group(required=True)
-    target.add_argument("scenario", nargs="?", choices=list(SCENARIOS), metavar="NAME", help="scenario name (see `emtwin list`)")
+    target.add_argument("scenario", nargs="?", type=_scenario_name, metavar="NAME",
+                        help="scenario name (see `emtwin list`), or path/to/file.py:function returning a Scenario")
     target.add_argument("--all", action="store_true", help="run every scenario and print one summary line each")
     cmp.add_argument("--methods", type=_methods, default=METHODS, metavar="LIST",
                      help=f"PyMC fits to run, comma-separated from {','.join(METHODS)} (default: all)")
@@ -88,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     try:
         for name in names:
-            results.append(compare(name, methods=args.methods, seed=args.seed, n_starts=args.n_starts, progress=progress))
+            target = name if name in SCENARIOS else load_scenario(name)
+            results.append(compare(target, methods=args.methods, seed=args.seed, n_starts=args.n_starts, progress=progress))
     except ValueError as err:
         print(f"emtwin: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -408,7 +408,7 @@ def compare(
         functionals[fname] = values
     checks.append(
         Check("identifiable", curv.identifiable, float(curv.eigenvalues[0]), curv.relative_tol,
-              _describe_curvature(curv, comp), "info")
+              describe_curvature(curv, comp), "info")
     )
     checks += _checks_posterior(rows, advi, nuts, curv.identifiable)
 
@@ -428,7 +428,7 @@ def compare(
     return result
 
 
-def _describe_curvature(curv: fitting.Curvature, comp: Components) -> str:
+def describe_curvature(curv: fitting.Curvature, comp: Components) -> str:
     ev = ", ".join(f"{v:.3g}" for v in curv.eigenvalues)
     if not curv.is_maximum:
         return f"curvature eigenvalues {ev}: EM's answer is not a local maximum of the likelihood"

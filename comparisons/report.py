@@ -1,4 +1,5 @@
-"""Turn a :class:`~emtwin.comparisons.harness.Comparison` into a terminal table or JSON."""
+"""Turn a :class:`~emtwin.comparisons.harness.Comparison` (or a black-box check's
+:class:`~emtwin.comparisons.blackbox.BlackBoxComparison`) into a terminal table or JSON."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .harness import Comparison
+    from .blackbox import BlackBoxComparison
+    from .harness import Check, Comparison
 
-__all__ = ["comparison_to_dict", "format_comparison", "versions"]
+__all__ = ["blackbox_to_dict", "comparison_to_dict", "format_blackbox", "format_comparison", "versions"]
 
 MARK = {True: "ok  ", False: "FAIL"}
 WARN_MARK = {True: "ok  ", False: "warn"}
@@ -20,10 +22,55 @@ def _num(value: float | None, fmt: str = ".4f") -> str:
     return "—" if value is None else format(value, fmt)
 
 
+def _tol(value: float) -> str:
+    """1e-04 rather than 0.0001: tolerances read as powers of ten."""
+    short = f"{value:.0e}"
+    return short if float(short) == value else f"{value:.2e}"
+
+
+def _check(comparison: Any, name: str) -> Check | None:
+    return next((c for c in comparison.checks if c.name == name), None)
+
+
+def _failed(check: Check | None) -> bool:
+    return check is not None and check.severity == "error" and not check.passed
+
+
+def _table(header: list[str], lines: list[list[str]], marks: list[str]) -> list[str]:
+    """Fixed-width rows; a failing row gets its mark after the last column, so passing
+    rows read exactly as without marks."""
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
+    fmt_row = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    out = [fmt_row(header), "  ".join("-" * w for w in widths)]
+    out += [fmt_row(row) + (f"  ◀ FAIL {mark}" if mark else "") for row, mark in zip(lines, marks)]
+    return out
+
+
+def _check_lines(comparison: Any) -> list[str]:
+    out = []
+    for c in comparison.checks:
+        mark = {"error": MARK, "warning": WARN_MARK}.get(c.severity, {True: "info", False: "info"})[c.passed]
+        out.append(f"[{mark}] {c.name}: {c.detail}")
+    out.append("")
+    verdict = comparison.verdict.upper()
+    if comparison.warnings:
+        verdict += f" (with {len(comparison.warnings)} warning{'s' if len(comparison.warnings) > 1 else ''})"
+    out.append(f"verdict: {verdict}")
+    return out
+
+
 def format_comparison(comparison: Comparison) -> str:
-    """The comparison as a fixed-width table, then one line per check, then the verdict."""
+    """The comparison as a fixed-width table, then one line per check, then the verdict.
+
+    A parameter row that fails a check ends in ``◀ FAIL`` and the number that failed:
+    ``|EM−MAP|`` above the tolerance, or the MLE outside the NUTS 94% HDI.
+    """
     header = ["parameter", "EM", "MAP", "EM−MAP", "ADVI mean (sd)", "NUTS mean (sd)", "NUTS 94% HDI", "(mean−MLE)/sd"]
-    lines = []
+    # Columns of methods that were not run would hold only dashes; leave them out.
+    ran = set(comparison.methods)
+    keep = [True, True, "map" in ran, "map" in ran, "advi" in ran, "nuts" in ran, "nuts" in ran, "nuts" in ran]
+    lines, marks = [], []
+    map_check, hdi_check = _check(comparison, "EM vs MAP parameters"), _check(comparison, "MLE inside NUTS 94% HDI")
     for r in comparison.rows:
         lines.append([
             r.name,
@@ -35,12 +82,15 @@ def format_comparison(comparison: Comparison) -> str:
             "—" if r.hdi_low is None else f"[{r.hdi_low:.3f}, {r.hdi_high:.3f}]",
             _num(r.z_nuts, "+.2f"),
         ])
-    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
-    fmt_row = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+        why = []
+        if _failed(map_check) and r.map is not None and abs(r.em - r.map) > map_check.tolerance:
+            why.append(f"|EM−MAP| = {abs(r.em - r.map):.2e} > {_tol(map_check.tolerance)}")
+        if _failed(hdi_check) and r.hdi_low is not None and not (r.hdi_low <= r.em <= r.hdi_high):
+            why.append("MLE outside the NUTS 94% HDI")
+        marks.append("; ".join(why))
     out = [f"{comparison.scenario}: EM vs PyMC ({', '.join(comparison.methods) or 'EM only'}), seed {comparison.settings['seed']}"]
-    out.append(fmt_row(header))
-    out.append("  ".join("-" * w for w in widths))
-    out += [fmt_row(row) for row in lines]
+    pick = lambda cells: [c for c, k in zip(cells, keep) if k]  # noqa: E731
+    out += _table(pick(header), [pick(line) for line in lines], marks)
     em = comparison.em
     out.append(f"EM log-likelihood {em.log_likelihood:.6f} after {em.n_iter} iterations"
                + (f"; MAP {comparison.map.log_likelihood:.6f}" if comparison.map else ""))
@@ -51,14 +101,37 @@ def format_comparison(comparison: Comparison) -> str:
     for name, values in comparison.functionals.items():
         out.append(f"identifiable {name}: " + ", ".join(f"{k} {v:.6f}" for k, v in values.items()))
     out.append("")
-    for c in comparison.checks:
-        mark = {"error": MARK, "warning": WARN_MARK}.get(c.severity, {True: "info", False: "info"})[c.passed]
-        out.append(f"[{mark}] {c.name}: {c.detail}")
+    out += _check_lines(comparison)
+    return "\n".join(out)
+
+
+def format_blackbox(comparison: BlackBoxComparison) -> str:
+    """A black-box check (:func:`emtwin.check_em`) as a table, its checks and the verdict.
+
+    Columns: your value, PyMC's MAP started there, their difference, the log-likelihood's
+    gradient (nats per unit, projected onto the constraints) and the Newton step it implies.
+    """
+    header = ["parameter", "yours", "MAP", "yours−MAP", "gradient", "Newton step"]
+    map_check, stat_check = _check(comparison, "MAP from your estimate stays there"), _check(comparison, "stationary point")
+    lines, marks = [], []
+    for r in comparison.rows:
+        lines.append([r.name, _num(r.em), _num(r.map), _num(r.em_minus_map, ".1e"),
+                      _num(r.gradient, ".1e"), _num(r.newton_step, ".1e")])
+        why = []
+        if _failed(stat_check) and abs(r.newton_step) > stat_check.tolerance:
+            why.append(f"Newton step {abs(r.newton_step):.2e} > {_tol(stat_check.tolerance)}")
+        if _failed(map_check) and r.map is not None and abs(r.em - r.map) > map_check.tolerance:
+            why.append(f"|yours−MAP| = {abs(r.em - r.map):.2e} > {_tol(map_check.tolerance)}")
+        marks.append("; ".join(why))
+    s = comparison.settings
+    out = [f"{comparison.scenario}: your EM vs the PyMC twin ({s['builder']}): gradient, MAP from your estimate, "
+           f"{s['n_starts']} other starts"]
+    out += _table(header, lines, marks)
+    reported = comparison.reported_log_likelihood
+    out.append(("log-likelihood: " if reported is None else f"log-likelihood: reported {reported:.6f}, ")
+               + f"PyMC model at your parameters {comparison.log_likelihood:.6f}; MAP {comparison.map.log_likelihood:.6f}")
     out.append("")
-    verdict = comparison.verdict.upper()
-    if comparison.warnings:
-        verdict += f" (with {len(comparison.warnings)} warning{'s' if len(comparison.warnings) > 1 else ''})"
-    out.append(f"verdict: {verdict}")
+    out += _check_lines(comparison)
     return "\n".join(out)
 
 
@@ -136,6 +209,36 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
             "gradient_norm": comparison.curvature.gradient_norm,
         },
         "functionals": comparison.functionals,
+        "settings": comparison.settings,
+        "timings_seconds": comparison.timings,
+        "versions": versions(),
+    })
+
+
+def blackbox_to_dict(comparison: BlackBoxComparison) -> dict[str, Any]:
+    """Every number of a black-box check, the checks, the verdict, settings and versions."""
+    return _jsonable({
+        "scenario": comparison.scenario,
+        "kind": "black-box",
+        "verdict": comparison.verdict,
+        "identifiable": comparison.identifiable,
+        "rows": [
+            {"parameter": r.name, "yours": r.em, "map": r.map, "yours_minus_map": r.em_minus_map,
+             "gradient": r.gradient, "newton_step": r.newton_step}
+            for r in comparison.rows
+        ],
+        "checks": [
+            {"name": c.name, "passed": c.passed, "severity": c.severity, "value": c.value,
+             "tolerance": c.tolerance, "detail": c.detail}
+            for c in comparison.checks
+        ],
+        "log_likelihood": {"reported": comparison.reported_log_likelihood, "pymc": comparison.log_likelihood,
+                           "map": comparison.map.log_likelihood},
+        "higher_maxima": [{"log_likelihood": h.log_likelihood, "params": h.params} for h in comparison.higher_maxima],
+        "curvature": {
+            "eigenvalues": comparison.curvature.eigenvalues,
+            "flat_directions": comparison.curvature.flat_directions,
+        },
         "settings": comparison.settings,
         "timings_seconds": comparison.timings,
         "versions": versions(),
