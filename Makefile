@@ -1,13 +1,14 @@
 # Two entry points, both safe on a fresh clone: the first run creates .venv and installs.
 #   make compare   run the headline comparison (coin sets) and print its table
 #   make test      run the test suite (what CI runs)
+#   make report    write report/ (index.html, report.md, results.json): every scenario
 
 PYTHON ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: compare test clean
+.PHONY: compare test report clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "emtwin needs Python >= 3.12; found " + sys.version.split()[0] + ". Set PYTHON=/path/to/python3.12")'
@@ -21,6 +22,9 @@ compare: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+report: $(STAMP)
+	$(BIN)/emtwin report --all --out report
 
 clean:
 	rm -rf $(VENV)

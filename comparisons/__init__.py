@@ -1,6 +1,24 @@
-"""The harness that runs both twins, the scenario registry, reports and the command line."""
+"""The harness that runs both twins, the scenario registry, reports and the command line.
+
+The report (``emtwin report``) lives in :mod:`.report_writer` and is imported on use: it
+needs matplotlib, which comparing does not.
+"""
 
 from .harness import Check, Comparison, Row, align, compare, flatten
 from .registry import SCENARIOS, Components, Scenario, get_scenario
+from .scenario import ComponentSweep, Simulator
 
-__all__ = ["SCENARIOS", "Check", "Comparison", "Components", "Row", "Scenario", "align", "compare", "flatten", "get_scenario"]
+__all__ = [
+    "SCENARIOS",
+    "Check",
+    "Comparison",
+    "ComponentSweep",
+    "Components",
+    "Row",
+    "Scenario",
+    "Simulator",
+    "align",
+    "compare",
+    "flatten",
+    "get_scenario",
+]

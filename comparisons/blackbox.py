@@ -238,6 +238,10 @@ def check_em(
     """
     if not callable(build_model):
         raise ValueError(f"build_model must be a function (data) -> pm.Model; got {type(build_model).__name__}.")
+    if not isinstance(components, Components):
+        raise ValueError(f"components must be an emtwin.Components; got {type(components).__name__}.")
+    if starts is not None and (isinstance(starts, (str, bytes, Mapping)) or not isinstance(starts, Sequence)):
+        raise ValueError(f"starts must be a list of parameter dicts; got {starts!r}.")
     n_starts = _whole(n_starts, "n_starts", 0)
     seed = _whole(seed, "seed", 0)
     for arg, value in (("stationary_tol", stationary_tol), ("start_scale", start_scale)):

@@ -158,8 +158,13 @@ def compare(
             f"emtwin.custom_scenario(...); got {type(scenario).__name__}."
         )
     sc = scenario
+    if start is not None and not isinstance(start, Mapping):
+        raise ValueError(f"start must be a dict of parameter name -> value; got {start!r}.")
+    if model_options is not None and not isinstance(model_options, Mapping):
+        raise ValueError(f"model_options must be a dict of option name -> value; got {model_options!r}.")
+    data_given = data is not None
     data = sc.make_data() if data is None else data
-    start = dict(sc.default_start if start is None else start)
+    start = dict(sc.start_for(data, data_given=data_given) if start is None else start)
     builder = _callable_name(sc.build_model)
     model = build_checked(sc.build_model, data, model_options)
     try:
@@ -349,6 +354,7 @@ def custom_scenario(
         build_model=build_model,
         components=components,
         functionals=dict(functionals or {}),
+        log_likelihood=log_likelihood,  # emtwin report: the log-likelihood contour
     )
 
 
@@ -427,7 +433,7 @@ def load_scenario(spec: str) -> Scenario:
     The file's folder goes first on ``sys.path`` so it can import its neighbours (its EM
     module, its model module). Every failure is one ``ValueError`` naming the file.
     """
-    match = _SPEC.match(spec)
+    match = _SPEC.match(spec) if isinstance(spec, str) else None
     if not match:
         raise ValueError(f"NAME must be a registered scenario or path/to/file.py:function; got {spec!r}.")
     path, func = Path(match["path"]), match["func"]

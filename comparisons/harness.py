@@ -13,12 +13,26 @@ non-identifiable                      functionals and log-likelihood agree; the 
                                       directions are reported, not failed
 ====================================  ====================================================
 
+Beyond the table, the hard cases it can see, each a check carrying its numbers:
+
+- EM stopped at its iteration cap (the last parameter change against tol) and EM's symmetric
+  fixed point (two components equal within 1e-4): errors, so never reported as success;
+- NUTS divergences or R-hat above 1.01, pooled NUTS draws with several modes (what an
+  ordering constraint cannot remove), ADVI whose loss has not settled: warnings, shown
+  with the verdict ("AGREE (with 2 warnings)") and in the JSON.
+
+Input is checked here, before EM runs or PyMC compiles: one ``ValueError`` naming the
+argument, the value and what is allowed.
+
 Nothing here knows a scenario's answer: every number comes from running the twins.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
+import numbers
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +42,8 @@ from typing import Any
 import arviz as az
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.signal import find_peaks
+from scipy.stats import gaussian_kde
 
 from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import EMResult, Params
@@ -44,12 +60,22 @@ __all__ = [
     "align",
     "compare",
     "flatten",
+    "posterior_modes",
 ]
 
 METHODS = ("map", "advi", "nuts")
 PARAM_ATOL = 1e-4
 LOGLIK_RTOL = 1e-8
 RHAT_MAX = 1.01
+MAX_SEED = 2**32 - 1  # the largest seed PyMC's samplers take
+# A second posterior mode counts when the density between it and a higher mode falls below
+# MODE_VALLEY of its own peak, and its peak reaches MODE_MIN_HEIGHT of the highest one.
+MODE_VALLEY = 0.75
+MODE_MIN_HEIGHT = 0.05
+# Options the caller may pass to the fitting functions; seed and progress are compare's own.
+_OWN = {"seed", "progress"}
+NUTS_OPTIONS = tuple(n for n in inspect.signature(fitting.fit_nuts).parameters if n not in {"model", "start", *_OWN})
+ADVI_OPTIONS = tuple(n for n in inspect.signature(fitting.fit_advi).parameters if n not in {"model", "start", *_OWN})
 
 AGREE, DISAGREE, NON_IDENTIFIABLE = "agree", "disagree", "non-identifiable"
 
@@ -328,25 +354,58 @@ def compare(
     Comparison
     """
     sc = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
-    methods = tuple(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"methods must be drawn from {', '.join(METHODS)}; got {', '.join(map(repr, unknown))}.")
-    if int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}.")
+    methods = _check_methods(methods)
+    seed = _check_seed(seed)
+    if start is not None and not isinstance(start, Mapping):
+        raise ValueError(
+            f"start must be a dict of parameter name -> value, e.g. "
+            f"{ {k: np.asarray(v).tolist() for k, v in sc.default_start.items()} }; got {start!r}."
+        )
+    model_options = _check_options(model_options, "model_options", None)
+    nuts_options = _check_options(nuts_options, "nuts_options", NUTS_OPTIONS)
+    advi_options = _check_options(advi_options, "advi_options", ADVI_OPTIONS)
+    # Their values too, before EM runs and the model compiles.
+    fitting.check_nuts_options(nuts_options)
+    fitting.check_advi_options(advi_options)
+    nuts_options = {**sc.nuts_defaults, **nuts_options}
+    data_given = data is not None
     data = sc.make_data() if data is None else data
-    start = dict(sc.default_start if start is None else start)
+    start = dict(sc.start_for(data, data_given=data_given) if start is None else start)
     comp = sc.components
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    em = sc.fit_em(data, start, n_starts=n_starts, seed=seed)
+    try:
+        em = sc.fit_em(data, start, n_starts=n_starts, seed=seed)
+    except KeyError as err:
+        # The scenario looked up a parameter the caller's start does not have.
+        name = err.args[0] if err.args else None
+        if not (isinstance(name, str) and name not in start):
+            raise
+        raise ValueError(
+            f"start must give the {sc.name} scenario's parameters {list(sc.default_start)}; "
+            f"got {list(start)}, without {name!r}."
+        ) from None
+    unknown = [name for name in start if name not in em.params]
+    if unknown:
+        raise ValueError(
+            f"start names {unknown}, which the {sc.name} scenario does not have; its parameters are "
+            f"{list(em.params)}."
+        )
     timings["em"] = time.perf_counter() - t
     _say(progress, f"[{sc.name}] EM: {em.n_iter} iterations, log-likelihood {em.log_likelihood:.6f} ({timings['em']:.2f} s)")
 
     t = time.perf_counter()
     _say(progress, f"[{sc.name}] building and compiling the PyMC twin ...")
-    model = sc.build_model(data, **dict(model_options or {}))
+    try:
+        model = sc.build_model(data, **model_options)
+    except TypeError as err:
+        if not model_options:
+            raise
+        # An option the builder has no parameter for.
+        raise ValueError(
+            f"model_options {sorted(model_options)} are not all accepted by the {sc.name} PyMC twin: {err}."
+        ) from err
     em_params = comp.canonical(em.params)
     em_point = sc.to_model(em_params)
     em_ll_pymc = fitting.log_likelihood(model, em_point)
@@ -368,23 +427,22 @@ def compare(
     if "advi" in methods:
         t = time.perf_counter()
         _say(progress, f"[{sc.name}] ADVI ...")
-        advi = fitting.fit_advi(model, pymc_start, seed=seed, progress=progress, **dict(advi_options or {}))
+        advi = fitting.fit_advi(model, pymc_start, seed=seed, progress=progress, **advi_options)
         advi = _aligned(advi, names, em_params, comp)
         timings["advi"] = time.perf_counter() - t
     if "nuts" in methods:
         t = time.perf_counter()
         _say(progress, f"[{sc.name}] NUTS ...")
-        nuts = fitting.fit_nuts(model, pymc_start, seed=seed, progress=progress, **dict(nuts_options or {}))
+        nuts = fitting.fit_nuts(model, pymc_start, seed=seed, progress=progress, **nuts_options)
         nuts = _aligned(nuts, names, em_params, comp)
         timings["nuts"] = time.perf_counter() - t
 
     rows = _rows(comp, em_params, map_fit, advi, nuts)
     checks = [
-        Check("EM converged", em.converged, float(em.n_iter), em.tol,
-              f"{em.n_iter} iterations, parameter change below {em.tol:g}" if em.converged
-              else f"stopped at the cap of {em.n_iter} iterations"),
+        _check_em_converged(em),
+        *_check_distinct(em_params, comp),
         *_checks_em_map(comp, em_params, em.log_likelihood, em_ll_pymc, map_fit, curv.identifiable,
-                        sc.map_is_mle(dict(model_options or {}))),
+                        sc.map_is_mle(dict(model_options))),
     ]
     functionals = {}
     for fname, func in sc.functionals.items():
@@ -411,15 +469,17 @@ def compare(
               describe_curvature(curv, comp), "info")
     )
     checks += _checks_posterior(rows, advi, nuts, curv.identifiable)
+    if nuts is not None:
+        checks.append(_check_unimodal(nuts, em_params, comp))
 
     settings = {
         "seed": seed,
         "n_starts": n_starts,
         "start": {k: np.asarray(v).tolist() for k, v in start.items()},
         "em_tol": em.tol,
-        "model_options": dict(model_options or {}),
-        "nuts_options": dict(nuts_options or {}),
-        "advi_options": dict(advi_options or {}),
+        "model_options": model_options,
+        "nuts_options": nuts_options,
+        "advi_options": advi_options,
     }
     result = Comparison(sc.name, methods, rows, checks, em, em_params, map_fit, advi, nuts, curv,
                         functionals, settings, timings, data=data)
@@ -435,10 +495,150 @@ def describe_curvature(curv: fitting.Curvature, comp: Components) -> str:
     if curv.identifiable:
         return f"log-likelihood curvature eigenvalues {ev}: a strict local maximum"
     dirs = "; ".join(
-        " ".join(f"{v:+.3f}·{k}" for k, v in flatten(d, comp).items() if abs(v) > 1e-3)
-        for d in curv.flat_directions
+        # Where a transform's Jacobian is singular (tied ordered components, a parameter on
+        # its bound) the direction has no image in the constrained parameters.
+        " ".join(f"{v:+.3f}·{k}" for k, v in flat.items() if abs(v) > 1e-3)
+        if all(np.isfinite(v) for v in flat.values())
+        else "a direction the model's transforms cannot express here (tied ordered components, or a "
+        "parameter on its bound)"
+        for flat in (flatten(d, comp) for d in curv.flat_directions)
     )
     return f"NON-IDENTIFIABLE: curvature eigenvalues {ev}; flat along {dirs}"
+
+
+# --------------------------------------------------------------------------- input and hard cases
+
+
+def _check_methods(methods: Any) -> tuple[str, ...]:
+    if isinstance(methods, str) or not isinstance(methods, Iterable):
+        raise ValueError(
+            f"methods must be a list drawn from {', '.join(METHODS)}, e.g. ['map', 'nuts']; got {methods!r}."
+        )
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be drawn from {', '.join(METHODS)}; got {', '.join(map(repr, unknown))}.")
+    return methods
+
+
+def _check_seed(seed: Any) -> int:
+    whole = (
+        isinstance(seed, numbers.Real) and not isinstance(seed, bool) and math.isfinite(seed) and seed == int(seed)
+    )
+    if not whole or seed < 0:
+        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}.")
+    if seed > MAX_SEED:
+        raise ValueError(f"seed must be at most 2**32 - 1 = {MAX_SEED} (the largest seed PyMC's samplers take); got {seed!r}.")
+    return int(seed)
+
+
+def _check_options(options: Any, argument: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"{argument} must be a dict of option name -> value; got {options!r}.")
+    if allowed is not None:
+        unknown = [k for k in options if k not in allowed]
+        if unknown:
+            own = [k for k in unknown if k in _OWN]
+            hint = f" ({', '.join(own)}: pass to compare itself)" if own else ""
+            raise ValueError(f"{argument} may set {', '.join(allowed)}; got {', '.join(map(repr, unknown))}{hint}.")
+    return dict(options)
+
+
+def _check_em_converged(em: EMResult) -> Check:
+    if em.converged:
+        return Check("EM converged", True, float(em.n_iter), em.tol,
+                     f"{em.n_iter} iterations, parameter change below {em.tol:g}")
+    last = max(float(np.max(np.abs(trace[-1] - trace[-2]))) for trace in em.param_trace.values())
+    return Check("EM converged", False, float(em.n_iter), em.tol,
+                 f"stopped at the cap of {em.n_iter} iterations; the last parameter change was {last:.3g}, "
+                 f"above tol = {em.tol:g}")
+
+
+def _component_label(comp: Components, j: int) -> str:
+    return comp.labels[j] if j < len(comp.labels) else str(j + 1)
+
+
+def _check_distinct(em_params: Params, comp: Components) -> list[Check]:
+    """EM's symmetric fixed point: two components equal within PARAM_ATOL in every parameter."""
+    if not comp.params:
+        return []
+    arrays = [np.asarray(em_params[name], dtype=float) for name in comp.params]
+    k = arrays[0].shape[0]
+    if k < 2:
+        return []
+    gap, a, b = min(
+        (max(float(np.max(np.abs(arr[i] - arr[j]))) for arr in arrays), i, j)
+        for i in range(k) for j in range(i + 1, k)
+    )
+    la, lb = _component_label(comp, a), _component_label(comp, b)
+    if len(comp.params) == 1:  # name them as the table's rows do: theta_A and theta_B, mu1 and mu2
+        pair = f"{_row_name(comp.params[0], la)} and {_row_name(comp.params[0], lb)}"
+        what = ""
+    else:
+        pair, what = f"components {la} and {lb}", f" over {', '.join(comp.params)}"
+    if gap >= PARAM_ATOL:
+        return [Check("EM components distinct", True, gap, PARAM_ATOL,
+                      f"the closest pair, {pair}, differ by {gap:.3g}{what}")]
+    return [Check(
+        "EM components distinct", False, gap, PARAM_ATOL,
+        f"{pair} ended equal (largest difference {gap:.3g}{what}, below {PARAM_ATOL:g}): "
+        "EM's symmetric fixed point, where equal components get equal responsibilities and stay equal. "
+        "This is not a fit with distinct components: start elsewhere, or use fewer components",
+    )]
+
+
+def posterior_modes(draws: np.ndarray, *, grid_size: int = 512) -> np.ndarray:
+    """Modes of 1-D posterior draws: peaks of a Gaussian KDE (Scott's bandwidth) on a grid.
+
+    A peak counts when its height is at least ``MODE_MIN_HEIGHT`` of the highest and the
+    density between it and any higher peak falls below ``MODE_VALLEY`` of its height (its
+    prominence is at least 1 − MODE_VALLEY of its height). Returns the modes, ascending.
+    """
+    x = np.asarray(draws, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if x.size < 4 or np.ptp(x) == 0:
+        return np.unique(x)[:1]
+    try:
+        kde = gaussian_kde(x)
+    except np.linalg.LinAlgError:  # all draws (numerically) on one point
+        return np.array([float(np.median(x))])
+    grid = np.linspace(x.min(), x.max(), grid_size)
+    density = kde(grid)
+    # Zeros on both sides, so a peak at the grid's edge is found and the highest peak's
+    # prominence is its whole height.
+    peaks, props = find_peaks(np.r_[0.0, density, 0.0], prominence=0.0)
+    heights = density[peaks - 1]
+    keep = (props["prominences"] >= (1 - MODE_VALLEY) * heights) & (heights >= MODE_MIN_HEIGHT * density.max())
+    return grid[peaks[keep] - 1]
+
+
+def _check_unimodal(nuts: fitting.PosteriorFit, em_params: Params, comp: Components) -> Check:
+    """Warn when a parameter's pooled NUTS draws have several modes: the ordering constraint
+    removes label switching, not every second maximum, and one mean, SD and HDI then
+    describe nothing well."""
+    draws = {n: nuts.idata.posterior[n].values.reshape(-1, *np.shape(em_params[n])) for n in em_params}
+    if comp.params:
+        # The draws are in the model's component order; relabel them as the summaries were.
+        _, order = align(em_params, {n: d.mean(axis=0) for n, d in draws.items()}, comp.params)
+        draws = {n: (d[:, order] if n in comp.params else d) for n, d in draws.items()}
+    columns = {}
+    for n, d in draws.items():
+        # flatten's row names, in its order (C order within each parameter).
+        names = flatten({n: np.zeros(d.shape[1:])}, comp)
+        columns |= dict(zip(names, d.reshape(len(d), -1).T))
+    several = {name: modes for name, col in columns.items() if len(modes := posterior_modes(col)) > 1}
+    if not several:
+        return Check("NUTS posterior unimodal", True, 1.0, 1.0,
+                     "every parameter's pooled draws have one mode", "warning")
+    shown = "; ".join(f"{name} has {len(m)} modes, at {', '.join(f'{v:.4g}' for v in m)}" for name, m in several.items())
+    return Check(
+        "NUTS posterior unimodal", False, float(max(len(m) for m in several.values())), 1.0,
+        f"{shown}: the ordering removes label switching, not this; the posterior mean, SD and 94% HDI "
+        "(and mean − MLE in SDs) summarise several modes at once",
+        "warning",
+    )
 
 
 def _aligned(fit: Any, names: list[str], reference: Params, comp: Components) -> Any:

@@ -12,16 +12,19 @@ from .scenario import NO_COMPONENTS, Components, Scenario
 from .scenarios import coin_sets
 from .scenarios import interleaved_coins, one_coin
 from .scenarios import gaussian_means
+from .scenarios import gaussian_mixture
 
 __all__ = ["NO_COMPONENTS", "SCENARIOS", "Components", "Scenario", "get_scenario"]
 
 SCENARIOS: dict[str, Scenario] = {
-    module.SCENARIO.name: module.SCENARIO
-    for module in [
-        one_coin,
-        interleaved_coins,
-        coin_sets,
-        gaussian_means,
+    scenario.name: scenario
+    for scenario in [
+        one_coin.SCENARIO,
+        interleaved_coins.SCENARIO,
+        coin_sets.SCENARIO,
+        gaussian_means.SCENARIO,
+        gaussian_mixture.SCENARIO,
+        gaussian_mixture.SCENARIO_2D,
     ]
 }
 

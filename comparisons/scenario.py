@@ -11,7 +11,7 @@ import numpy as np
 from emtwin.em_reference.components import order_components
 from emtwin.em_reference.driver import EMResult, Params
 
-__all__ = ["NO_COMPONENTS", "Check", "Components", "Scenario", "flat_beta_prior"]
+__all__ = ["NO_COMPONENTS", "Check", "ComponentSweep", "Components", "Scenario", "Simulator", "flat_beta_prior"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,51 @@ NO_COMPONENTS = Components()
 
 
 @dataclass(frozen=True)
+class Simulator:
+    """Data sets of growing size drawn from known parameters: the report's "Bayesian vs MLE
+    as data grows" figure.
+
+    Attributes
+    ----------
+    draw : callable (n, numpy.random.Generator) -> data
+        A data set of size ``n`` (``n`` counts ``unit``) from the scenario's model at
+        ``truth``, in the form the scenario's twins take.
+    sizes : tuple of int
+        The sizes the report uses, ascending.
+    unit : str
+        What ``n`` counts, for axis labels: ``"tosses"``, ``"sets of 10 tosses"``, ``"points"``.
+    truth : dict of str to array
+        The parameters the data are drawn from (EM's names, the PyMC twin's component order).
+    start : callable (data) -> dict, optional
+        A start for both twins on a drawn data set; default: the scenario's ``make_start``
+        if it has one, else its ``default_start``.
+    """
+
+    draw: Callable[[int, np.random.Generator], Any]
+    sizes: tuple[int, ...]
+    unit: str
+    truth: Mapping[str, Any]
+    start: Callable[[Any], Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ComponentSweep:
+    """The same data fitted with k = 1, 2, ... components: the report's "how many
+    components" figure (BIC and AIC from EM against PSIS-LOO from the PyMC twin).
+
+    Attributes
+    ----------
+    with_k : callable (data, k) -> (data, start)
+        The scenario's data object set up for ``k`` components, and a start for it.
+    ks : tuple of int
+        The numbers of components to fit, ascending.
+    """
+
+    with_k: Callable[[Any, int], tuple[Any, Mapping[str, Any]]]
+    ks: tuple[int, ...] = (1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One lecture scenario and its two twins.
 
@@ -89,10 +134,32 @@ class Scenario:
         variable or a Deterministic. Default: the same dict.
     extra_checks : callable (Comparison) -> list of Check, optional
         Scenario-specific checks, e.g. against a closed-form posterior.
+    make_start : callable (data) -> dict, optional
+        A start built from a caller's own data (used when data but no start is given).
+    nuts_defaults : dict
+        NUTS settings this scenario needs (e.g. ``{"init": "adapt_diag"}``); the caller's
+        ``nuts_options`` override them.
     map_is_mle : callable (model_options) -> bool
         Whether the PyMC twin built with these options has flat priors, so that its MAP
         must equal EM's MLE. When it returns False the EM-vs-MAP comparison is reported,
         not failed (an informative prior moves MAP away from the MLE on purpose).
+
+    The report (``emtwin report``) draws more with four optional hooks; a scenario without
+    one gets a report without that figure, which says so:
+
+    log_likelihood : callable (data, params) -> float, optional
+        The EM twin's total log-likelihood (nats) at EM-named parameters; evaluated on a
+        grid for the log-likelihood contour of two-parameter scenarios.
+    label_probabilities : callable (pm.Model) -> callable (params) -> ndarray, optional
+        Compiles, from the PyMC twin's graph, each observation's label posterior
+        Pr(label | observation, params) at the model's free-variable values, shape
+        (n_observations, n_components) in the model's component order; usually
+        :func:`emtwin.models.labels.mixture_label_probabilities`. Compared with EM's
+        responsibilities.
+    simulator : Simulator, optional
+        Draws data of growing size, for posterior mean − MLE and posterior width against N.
+    component_sweep : ComponentSweep, optional
+        Refits with k = 1..K components, for BIC/AIC against PSIS-LOO.
     """
 
     name: str
@@ -107,6 +174,19 @@ class Scenario:
     to_model: Callable[[Params], Params] = lambda params: dict(params)
     extra_checks: Callable[[Any], list[Check]] | None = None
     map_is_mle: Callable[[Mapping[str, Any]], bool] = lambda options: True
+    make_start: Callable[[Any], Mapping[str, Any]] | None = None
+    nuts_defaults: Mapping[str, Any] = field(default_factory=dict)
+    log_likelihood: Callable[[Any, Params], float] | None = None
+    label_probabilities: Callable[[Any], Callable[[Mapping[str, Any]], np.ndarray]] | None = None
+    simulator: Simulator | None = None
+    component_sweep: ComponentSweep | None = None
+
+    def start_for(self, data: Any, *, data_given: bool) -> dict[str, Any]:
+        """The start to use when the caller gives none: built from the caller's data where
+        the scenario can (``make_start``), else the lecture's ``default_start``."""
+        if data_given and self.make_start is not None:
+            return dict(self.make_start(data))
+        return dict(self.default_start)
 
 
 def flat_beta_prior(model_options: Mapping[str, Any]) -> bool:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import gammaln, logsumexp, xlog1py, xlogy
 
-from .components import order_components
+from .checks import float_array, seed_value, whole_number
+from .components import order_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
 __all__ = [
@@ -52,6 +54,12 @@ class TossSets:
     heads: np.ndarray
     tosses: np.ndarray
 
+    def __post_init__(self) -> None:
+        # Built directly (TossSets(heads, tosses)) the data get the checks from_counts makes.
+        heads, tosses = _checked_counts(self.heads, self.tosses, argument="heads")
+        object.__setattr__(self, "heads", heads)
+        object.__setattr__(self, "tosses", tosses)
+
     @property
     def tails(self) -> np.ndarray:
         return self.tosses - self.heads
@@ -68,7 +76,12 @@ class TossSets:
                 f"{argument} must be a list of strings of H and T, one per set; got the single "
                 f"string {sets!r}. Wrap it in a list, e.g. [{sets!r}]."
             )
-        sets = list(sets)
+        try:
+            sets = list(sets)
+        except TypeError:
+            raise ValueError(
+                f"{argument} must be a list of strings of H and T, one per set, e.g. ['HTTH', 'HHHT']; got {sets!r}."
+            ) from None
         if not sets:
             raise ValueError(f"{argument} is empty; give at least one set of tosses, e.g. ['HTTH'].")
         for i, s in enumerate(sets):
@@ -90,34 +103,44 @@ class TossSets:
         cls, heads: Sequence[int], tosses: int | Sequence[int], *, argument: str = "heads"
     ) -> TossSets:
         """Sets given as head counts and set sizes (one size for all, or one per set)."""
-        heads_arr = np.asarray(heads)
-        if heads_arr.ndim != 1 or heads_arr.size == 0:
-            raise ValueError(
-                f"{argument} must be a non-empty 1-D list of head counts; got shape {heads_arr.shape}."
-            )
-        tosses_arr = np.broadcast_to(np.asarray(tosses), heads_arr.shape) if np.ndim(tosses) == 0 else np.asarray(tosses)
-        if tosses_arr.shape != heads_arr.shape:
-            raise ValueError(
-                f"tosses must be one set size or one per set ({heads_arr.size}); got {tosses_arr.size} sizes."
-            )
-        for name, arr in ((argument, heads_arr), ("tosses", tosses_arr)):
-            if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                raise ValueError(f"{name} must hold whole numbers; got {arr.tolist()}.")
-        if np.any(tosses_arr < 1):
-            raise ValueError(f"tosses must be at least 1 per set; got {tosses_arr.tolist()}.")
-        if np.any(heads_arr < 0) or np.any(heads_arr > tosses_arr):
-            raise ValueError(
-                f"{argument} must lie between 0 and the set size; got heads {heads_arr.tolist()} "
-                f"for set sizes {tosses_arr.tolist()}."
-            )
-        return cls(heads_arr.astype(np.int64), tosses_arr.astype(np.int64))
+        return cls(*_checked_counts(heads, tosses, argument=argument))
+
+
+def _checked_counts(heads: Any, tosses: Any, *, argument: str) -> tuple[np.ndarray, np.ndarray]:
+    """Head counts and set sizes as int64 arrays of shape (n_sets,), or a ValueError."""
+    heads_arr = np.asarray(heads)
+    if heads_arr.ndim != 1 or heads_arr.size == 0:
+        raise ValueError(
+            f"{argument} must be a non-empty 1-D list of head counts; got shape {heads_arr.shape}."
+        )
+    tosses_arr = np.broadcast_to(np.asarray(tosses), heads_arr.shape) if np.ndim(tosses) == 0 else np.asarray(tosses)
+    if tosses_arr.shape != heads_arr.shape:
+        raise ValueError(
+            f"tosses must be one set size or one per set ({heads_arr.size}); got {tosses_arr.size} sizes."
+        )
+    for name, arr in ((argument, heads_arr), ("tosses", tosses_arr)):
+        whole = (
+            np.issubdtype(arr.dtype, np.integer)
+            or (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+        )
+        if not whole:
+            raise ValueError(f"{name} must hold whole numbers; got {arr.tolist()}.")
+    if np.any(tosses_arr < 1):
+        raise ValueError(f"tosses must be at least 1 per set; got {tosses_arr.tolist()}.")
+    if np.any(heads_arr < 0) or np.any(heads_arr > tosses_arr):
+        raise ValueError(
+            f"{argument} must lie between 0 and the set size; got heads {heads_arr.tolist()} "
+            f"for set sizes {tosses_arr.tolist()}."
+        )
+    return heads_arr.astype(np.int64), tosses_arr.astype(np.int64)
 
 
 def check_biases(values: Sequence[float], *, names: Sequence[str], argument: str) -> np.ndarray:
     """Coin biases as a float array, each strictly inside (0, 1), pairwise distinct."""
-    arr = np.asarray(values, dtype=float).reshape(-1)
+    arr = float_array(values, argument, f"{len(names)} numbers ({', '.join(names)})").reshape(-1)
     if arr.size != len(names):
-        raise ValueError(f"{argument} must hold {len(names)} values ({', '.join(names)}); got {arr.size}.")
+        got = f"{values!r}" if np.ndim(values) == 0 else f"{arr.size}"
+        raise ValueError(f"{argument} must hold {len(names)} values ({', '.join(names)}); got {got}.")
     for name, value in zip(names, arr):
         if not (0.0 < value < 1.0):
             raise ValueError(f"{name} must lie in (0, 1); got {value}.")
@@ -188,16 +211,26 @@ def fit(
 
     With ``n_starts > 1`` the extra starts are drawn uniformly on (0.05, 0.95)² from
     ``np.random.default_rng(seed)``; the given start is always the first.
+
+    Warns :class:`~emtwin.em_reference.SymmetricFixedPointWarning` when the two
+    coins end equal (every set with the same head rate leads there from any start).
     """
-    if int(n_starts) != n_starts or n_starts < 1:
-        raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
+    if not isinstance(sets, TossSets):
+        raise ValueError(
+            "sets must be a TossSets, e.g. TossSets.from_strings(['HTTH', 'HHHT']) or "
+            f"TossSets.from_counts(heads, tosses); got {type(sets).__name__}."
+        )
+    n_starts = whole_number(n_starts, "n_starts", 1)
+    seed = seed_value(seed)
     theta0 = check_biases(start, names=("theta_A", "theta_B"), argument="start")
     starts = [{"theta": theta0}]
     if n_starts > 1:
         rng = np.random.default_rng(seed)
         starts += [{"theta": rng.uniform(0.05, 0.95, size=2)} for _ in range(n_starts - 1)]
-    return run_em_multistart(
+    result = run_em_multistart(
         sets, starts, e_step, m_step, log_likelihood,
         canonical=lambda p: order_components(p, ["theta"], "theta", descending=True),
         tol=tol, max_iter=max_iter,
     )
+    warn_if_tied(result.params, ["theta"], labels=("theta_A", "theta_B"))
+    return result

@@ -14,6 +14,8 @@ nothing but its formulas.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +25,7 @@ import numpy as np
 __all__ = [
     "EMConvergenceWarning",
     "EMResult",
+    "SymmetricFixedPointWarning",
     "LocalMaximum",
     "Params",
     "run_em",
@@ -55,6 +58,35 @@ class EMConvergenceWarning(UserWarning):
         super().__init__(
             f"EM did not converge in {n_iter} iterations: the last parameter change was "
             f"{last_change:.3g}, above tol={tol:.3g}. Raise max_iter or loosen tol."
+        )
+
+
+class SymmetricFixedPointWarning(UserWarning):
+    """EM ended with two components equal: its symmetric fixed point, not a k-component fit.
+
+    Equal components get equal responsibilities, so the M-step keeps them equal for ever:
+    once there (or started there), EM cannot leave. The run "converged", but to a point
+    that describes fewer components than were asked for.
+
+    Attributes
+    ----------
+    components : tuple of str
+        The two components that ended equal (their labels).
+    difference : float
+        Largest absolute difference between their parameters, in parameter units.
+    atol : float
+        Components closer than this in every parameter count as equal.
+    """
+
+    def __init__(self, components: tuple[str, str], difference: float, atol: float):
+        self.components = components
+        self.difference = difference
+        self.atol = atol
+        a, b = components
+        super().__init__(
+            f"EM ended at its symmetric fixed point: components {a} and {b} are equal (largest parameter "
+            f"difference {difference:.3g}, below {atol:g}), so this is not a fit with distinct components. "
+            "Start elsewhere, or use fewer components if the data hold fewer groups."
         )
 
 
@@ -148,10 +180,16 @@ def run_em(
     -------
     EMResult
     """
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive finite number; got {tol!r}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive whole number; got {max_iter!r}")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number; got {tol!r}.")
+    if (
+        isinstance(max_iter, bool)
+        or not isinstance(max_iter, numbers.Real)
+        or not math.isfinite(max_iter)
+        or int(max_iter) != max_iter
+        or max_iter < 1
+    ):
+        raise ValueError(f"max_iter must be a positive whole number; got {max_iter!r}.")
 
     params = _as_params(initial)
     trace = {name: [value] for name, value in params.items()}

@@ -26,7 +26,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
-from .components import order_components
+from .checks import float_array, seed_value
+from .components import order_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
 __all__ = [
@@ -63,6 +64,14 @@ def _check_sigma(sigma: object) -> None:
         raise ValueError(f"sigma must be a positive finite number (the known component SD); got {sigma!r}.")
 
 
+def _as_points(z: object) -> np.ndarray:
+    """``z`` as an array; ragged nested lists get this module's message, not NumPy's."""
+    try:
+        return np.asarray(z)
+    except ValueError:
+        raise ValueError(f"z must be a 1-D array of data points; got {z!r}.") from None
+
+
 @dataclass(frozen=True)
 class MixtureData:
     """Points z_i from a mixture of ``k`` Gaussians with known, shared ``sigma``.
@@ -74,7 +83,7 @@ class MixtureData:
     sigma : float
         The known standard deviation of every component, same units as ``z``; > 0.
     k : int
-        Number of components, 1 <= k <= N.
+        Number of components, 1 <= k <= number of distinct points.
     true_means : ndarray of float, shape (k,), or None
         The means that generated ``z`` (synthetic data only), for teaching comparisons.
 
@@ -88,7 +97,7 @@ class MixtureData:
     true_means: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        z = np.asarray(self.z)
+        z = _as_points(self.z)
         if z.ndim != 1:
             raise ValueError(f"z must be a 1-D array of data points; got an array of shape {z.shape}.")
         if z.size == 0:
@@ -108,6 +117,14 @@ class MixtureData:
             raise ValueError(
                 f"k = {int(self.k)} components need at least {int(self.k)} data points; got N = {z.size}."
             )
+        distinct = np.unique(z)
+        if self.k > distinct.size:
+            # Components on repeated values start, and stay, equal: EM's symmetric fixed point.
+            raise ValueError(
+                f"k = {int(self.k)} components need at least {int(self.k)} distinct data points; z has "
+                f"{distinct.size} distinct value{'s' if distinct.size > 1 else ''} ({', '.join(f'{v:g}' for v in distinct[:5])}"
+                f"{', ...' if distinct.size > 5 else ''})."
+            )
         object.__setattr__(self, "z", z.astype(float))
         object.__setattr__(self, "sigma", float(self.sigma))
         object.__setattr__(self, "k", int(self.k))
@@ -122,7 +139,7 @@ class MixtureData:
     @classmethod
     def from_array(cls, z: ArrayLike, *, k: int, sigma: float) -> MixtureData:
         """The user's own 1-D data, to be fitted with ``k`` components of known SD ``sigma``."""
-        return cls(np.asarray(z), sigma, k)
+        return cls(_as_points(z), sigma, k)
 
     @classmethod
     def synthetic(
@@ -144,9 +161,10 @@ class MixtureData:
         if isinstance(n, bool) or not _is_whole(n) or n < 1:
             raise ValueError(f"n must be a whole number >= 1 (the number of data points); got {n!r}.")
         _check_sigma(sigma)
+        seed = seed_value(seed)
         if true_means is None:
             true_means = 4.0 * sigma * (np.arange(k) - (k - 1) / 2)
-        means = np.asarray(true_means, dtype=float)
+        means = float_array(true_means, "true_means", f"k = {int(k)} means")
         if means.shape != (int(k),):
             raise ValueError(f"true_means must hold k = {int(k)} means; got {means.size} ({means.tolist()}).")
         if not np.all(np.isfinite(means)):
@@ -159,8 +177,8 @@ class MixtureData:
 
 def check_start(start: ArrayLike, *, k: int, argument: str = "start") -> np.ndarray:
     """Starting means as a float array of shape (k,), finite and pairwise distinct."""
-    mu = np.asarray(start, dtype=float)
     names = ", ".join(f"mu{j + 1}" for j in range(k))
+    mu = float_array(start, argument, f"{k} means ({names})")
     if mu.ndim != 1:
         raise ValueError(f"{argument} must be a 1-D list of {k} means ({names}); got an array of shape {mu.shape}.")
     if mu.size != k:
@@ -236,7 +254,7 @@ def _as_data(data: MixtureData | ArrayLike, k: int | None, sigma: float | None) 
             "sigma is required when data is a plain array: this EM estimates the means only, "
             "so the components' SD must be known. Pass sigma=..., or a MixtureData."
         )
-    z = np.asarray(data)
+    z = _as_points(data)
     if z.ndim != 1:
         raise ValueError(f"z must be a 1-D array of data points; got an array of shape {z.shape}.")
     if k is None:
@@ -285,7 +303,8 @@ def fit(
     """
     if isinstance(n_starts, bool) or not _is_whole(n_starts) or n_starts < 1:
         raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
-    k = None if start is None else int(np.asarray(start, dtype=float).size)
+    seed = seed_value(seed)
+    k = None if start is None else int(float_array(start, "start", "one starting mean per component").size)
     data = _as_data(data, k, sigma)
     if start is None:
         start = np.quantile(data.z, (np.arange(data.k) + 0.5) / data.k)
@@ -294,16 +313,15 @@ def fit(
     if n_starts > 1:
         # Data points as starts: every start mean then sits on a point, so it claims that
         # point and never starts empty (see the guard in m_step).
+        # MixtureData guarantees k <= the number of distinct points, so a draw always exists.
         distinct = np.unique(data.z)
-        if distinct.size < data.k:
-            raise ValueError(
-                f"n_starts > 1 draws each extra start from k = {data.k} distinct data points; "
-                f"z has only {distinct.size} distinct value{'s' if distinct.size > 1 else ''}."
-            )
         rng = np.random.default_rng(seed)
         starts += [{"mu": rng.choice(distinct, size=data.k, replace=False)} for _ in range(n_starts - 1)]
-    return run_em_multistart(
+    result = run_em_multistart(
         data, starts, e_step, m_step, log_likelihood,
         canonical=lambda p: order_components(p, ["mu"], "mu"),
         tol=tol, max_iter=max_iter,
     )
+    # With σ² above the data's variance the likelihood's maximum has every mean at z̄.
+    warn_if_tied(result.params, ["mu"], labels=[f"mu{j + 1}" for j in range(data.k)])
+    return result

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from . import coins
-from .components import order_components
+from .checks import seed_value, whole_number
+from .components import order_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
 __all__ = [
@@ -84,7 +85,10 @@ def labelled_mle(tosses: coins.TossSets, labels: str | Sequence[Any]) -> Params:
     ``labels`` name the coin of each toss as 1 or 2: a string such as ``"1122..."`` or a
     sequence of ints or strings.
     """
-    names = [str(label) for label in labels]
+    try:
+        names = [str(label) for label in labels]
+    except TypeError:
+        raise ValueError(f"labels must name coin 1 or 2 for every toss, e.g. '1122' or [1, 1, 2, 2]; got {labels!r}.") from None
     if len(names) != tosses.n_sets:
         raise ValueError(f"labels must give one coin per toss ({tosses.n_sets}); got {len(names)}.")
     for i, name in enumerate(names):
@@ -111,17 +115,25 @@ def fit(
     ``n_starts > 1`` the extra starts are uniform on (0.05, 0.95)² from
     ``np.random.default_rng(seed)``; since every ridge point has the same likelihood, the
     given start (the first) is the one returned, and ``local_maxima`` lists the
-    different ridge points the starts reached.
+    different ridge points the starts reached. Warns
+    :class:`~emtwin.em_reference.SymmetricFixedPointWarning` if it stops at p1 = p2.
     """
-    if int(n_starts) != n_starts or n_starts < 1:
-        raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
+    if not isinstance(tosses, coins.TossSets):
+        raise ValueError(
+            "tosses must be a TossSets of single tosses, e.g. tosses_from_string('HTTH'); "
+            f"got {type(tosses).__name__}."
+        )
+    n_starts = whole_number(n_starts, "n_starts", 1)
+    seed = seed_value(seed)
     p0 = coins.check_biases(start, names=("p1", "p2"), argument="start")
     starts = [{"p": p0}]
     if n_starts > 1:
         rng = np.random.default_rng(seed)
         starts += [{"p": rng.uniform(0.05, 0.95, size=2)} for _ in range(n_starts - 1)]
-    return run_em_multistart(
+    result = run_em_multistart(
         tosses, starts, e_step, m_step, log_likelihood,
         canonical=lambda p: order_components(p, ["p"], "p", descending=True),
         tol=tol, max_iter=max_iter,
     )
+    warn_if_tied(result.params, ["p"], labels=("p1", "p2"))
+    return result

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, xlog1py, xlogy
 
+from .checks import seed_value, whole_number
 from .driver import EMResult, Params, run_em_multistart
 
 __all__ = [
@@ -63,6 +64,17 @@ class Tosses:
     heads: int
     tosses: int
 
+    def __post_init__(self) -> None:
+        # Built directly (Tosses(h, N)) the counts get the checks from_counts makes.
+        n = _whole_number(self.tosses, "tosses")
+        if n < 1:
+            raise ValueError(f"tosses must be at least 1; got {n}.")
+        h = _whole_number(self.heads, "heads")
+        if not 0 <= h <= n:
+            raise ValueError(f"heads must lie between 0 and tosses ({n}); got {h}.")
+        object.__setattr__(self, "heads", h)
+        object.__setattr__(self, "tosses", n)
+
     @property
     def tails(self) -> int:
         return self.tosses - self.heads
@@ -85,13 +97,7 @@ class Tosses:
     @classmethod
     def from_counts(cls, heads: Any, tosses: Any) -> Tosses:
         """Tosses given as a head count h and a number of tosses N."""
-        n = _whole_number(tosses, "tosses")
-        if n < 1:
-            raise ValueError(f"tosses must be at least 1; got {n}.")
-        h = _whole_number(heads, "heads")
-        if not 0 <= h <= n:
-            raise ValueError(f"heads must lie between 0 and tosses ({n}); got {h}.")
-        return cls(h, n)
+        return cls(heads, tosses)
 
 
 def _whole_number(value: Any, argument: str) -> int:
@@ -106,7 +112,10 @@ def _whole_number(value: Any, argument: str) -> int:
 
 def check_bias(value: Any, *, name: str = "p") -> float:
     """A coin's bias as a float strictly inside (0, 1)."""
-    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be one number in (0, 1); got {value!r}.") from None
     if arr.size != 1:
         raise ValueError(f"{name} must be one number in (0, 1); got {arr.size} values {arr.ravel().tolist()}.")
     p = float(arr.reshape(()))
@@ -175,8 +184,13 @@ def fit(
     extra starts are drawn uniformly on (0.05, 0.95) from ``np.random.default_rng(seed)``;
     they all end at the same point, the only maximum.
     """
-    if int(n_starts) != n_starts or n_starts < 1:
-        raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
+    if not isinstance(tosses, Tosses):
+        raise ValueError(
+            "tosses must be a Tosses, e.g. Tosses.from_string('HHTH') or Tosses.from_counts(heads, tosses); "
+            f"got {type(tosses).__name__}."
+        )
+    n_starts = whole_number(n_starts, "n_starts", 1)
+    seed = seed_value(seed)
     starts = [{"p": check_bias(start, name="p")}]
     if n_starts > 1:
         rng = np.random.default_rng(seed)
@@ -276,16 +290,27 @@ def bayes_vs_mle(
     list of BayesVsMLERow
         N, h, MLE h / N, posterior mean (a + h) / (a + b + N) and SD, and their difference.
     """
-    p = float(p_true)
+    try:
+        p = float(p_true)
+    except (TypeError, ValueError):
+        raise ValueError(f"p_true must be a number in [0, 1]; got {p_true!r}.") from None
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p_true must lie in [0, 1]; got {p}.")
     a, b = check_prior(prior)
-    sizes = list(sizes)
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise ValueError(f"sizes must be a list of whole numbers >= 1, e.g. [10, 100, 1000]; got {sizes!r}.") from None
     if not sizes:
         raise ValueError("sizes is empty; give at least one number of tosses, e.g. [10, 100, 1000].")
-    if any(isinstance(n, bool) or int(n) != n or n < 1 for n in sizes):
-        raise ValueError(f"sizes must be whole numbers >= 1; got {sizes}.")
-    sizes = [int(n) for n in sizes]
+    try:
+        sizes = [whole_number(n, "sizes", 1) for n in sizes]
+    except ValueError:
+        raise ValueError(f"sizes must be whole numbers >= 1; got {sizes}.") from None
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be None or a numpy.random.Generator, e.g. np.random.default_rng(0); got {type(rng).__name__}."
+        )
     if rng is None:
         heads = [math.floor(p * n + 0.5) for n in sizes]
     else:

@@ -17,7 +17,7 @@ pytest the ``em_twins`` fixture does the same with models compiled once per sess
 """
 
 from emtwin import testing
-from emtwin.comparisons import SCENARIOS, Comparison, Components, Scenario
+from emtwin.comparisons import SCENARIOS, Comparison, Components, ComponentSweep, Scenario, Simulator
 from emtwin.comparisons.blackbox import BlackBoxComparison, check_em
 from emtwin.comparisons.custom import compare, custom_scenario, load_scenario
 
@@ -26,8 +26,10 @@ __all__ = [
     "SCENARIOS",
     "BlackBoxComparison",
     "Comparison",
+    "ComponentSweep",
     "Components",
     "Scenario",
+    "Simulator",
     "__version__",
     "check_em",
     "compare",

@@ -26,9 +26,12 @@ import pytensor.tensor as pt
 from pytensor.gradient import jacobian
 
 __all__ = [
+    "NUTS_SAMPLERS",
     "Curvature",
     "MAPFit",
     "PosteriorFit",
+    "check_advi_options",
+    "check_nuts_options",
     "curvature",
     "fit_advi",
     "fit_map",
@@ -38,6 +41,8 @@ __all__ = [
 ]
 
 HDI_PROB = 0.94
+NUTS_SAMPLERS = ("pymc", "nutpie")
+NUTS_INITS = ("jitter+adapt_diag", "adapt_diag")
 Params = dict[str, np.ndarray]
 
 
@@ -76,6 +81,8 @@ def _shape(rv: Any) -> tuple[int, ...]:
 
 def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
     names = free_names(model)
+    if not isinstance(start, Mapping):
+        raise ValueError(f"start must be a dict of the model's free variables {names}; got {type(start).__name__}.")
     unknown = sorted(set(start) - set(names))
     missing = sorted(set(names) - set(start))
     if unknown or missing:
@@ -85,7 +92,10 @@ def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
         )
     out = {}
     for rv in model.free_RVs:
-        value = np.asarray(start[rv.name], dtype=float)
+        try:
+            value = np.asarray(start[rv.name], dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"start[{rv.name!r}] must hold numbers; got {start[rv.name]!r}.") from None
         expected = _shape(rv)
         if value.shape != expected:
             raise ValueError(f"start[{rv.name!r}] must have shape {expected}; got {value.shape}.")
@@ -99,6 +109,76 @@ def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
                 f"prior on {name} (its bounds, or an ordering with ties)."
             )
     return out
+
+
+def _whole(value: Any, argument: str, minimum: int, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{argument} must be a whole number >= {minimum}{why}; got {value!r}.")
+    return int(value)
+
+
+MAX_SEED = 2**32 - 1  # PyMC's samplers accept seeds up to this
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1 = {MAX_SEED}; got {seed!r}.")
+    return int(seed)
+
+
+def _target_accept(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"target_accept must lie in (0, 1); got {value!r}.")
+    return float(value)
+
+
+def _init(value: Any) -> str:
+    if value not in NUTS_INITS:
+        raise ValueError(f"init must be one of {', '.join(NUTS_INITS)}; got {value!r}.")
+    return value
+
+
+def _sampler(value: Any) -> str:
+    if value not in NUTS_SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(NUTS_SAMPLERS)}; got {value!r}.")
+    return value
+
+
+# What fit_nuts and fit_advi accept, one check per option (the messages say what is allowed).
+_NUTS_CHECKS = {
+    "draws": lambda v: _whole(v, "draws", 4, " (NUTS draws per chain)"),
+    "tune": lambda v: _whole(v, "tune", 0, " (NUTS tuning steps per chain)"),
+    "chains": lambda v: _whole(v, "chains", 1),
+    "seed": _seed,
+    "target_accept": _target_accept,
+    "sampler": _sampler,
+    "init": _init,
+    "progress": bool,
+}
+_ADVI_CHECKS = {
+    "n": lambda v: _whole(v, "n", 20, " (ADVI iterations: the loss trend compares the last two tenths)"),
+    "draws": lambda v: _whole(v, "draws", 2, " (samples from the ADVI approximation, for an SD)"),
+    "seed": _seed,
+    "progress": bool,
+}
+
+
+def _checked(checks: Mapping[str, Any], options: Mapping[str, Any], who: str) -> dict[str, Any]:
+    unknown = [k for k in options if k not in checks]
+    if unknown:
+        raise ValueError(f"{who} takes {', '.join(checks)}; got {', '.join(map(repr, unknown))}.")
+    return {k: checks[k](v) for k, v in options.items()}
+
+
+def check_nuts_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` for :func:`fit_nuts` checked (draws >= 4, tune >= 0, chains >= 1, seed in
+    [0, 2**32 − 1], target_accept in (0, 1), sampler pymc or nutpie), before anything compiles."""
+    return _checked(_NUTS_CHECKS, options, "fit_nuts")
+
+
+def check_advi_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` for :func:`fit_advi` checked (n >= 20, draws >= 2, seed in [0, 2**32 − 1])."""
+    return _checked(_ADVI_CHECKS, options, "fit_advi")
 
 
 # --------------------------------------------------------------------------- compiled pieces
@@ -203,7 +283,10 @@ def curvature(model: pm.Model, params: Mapping[str, Any], *, relative_tol: float
         # |λ| small, not λ small: a negative eigenvalue means "not a maximum", not "flat".
         if abs(value) < relative_tol * scale:
             direction = jac @ vector
-            direction /= np.linalg.norm(direction)
+            # Zero at tied ordered components (the transform's Jacobian is singular there):
+            # the direction is then NaN, and reported as inexpressible.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                direction /= np.linalg.norm(direction)
             # Sign convention: the first clearly non-zero entry positive, so reports are stable.
             direction *= np.sign(direction[np.argmax(np.abs(direction) > 1e-8)])
             flat.append(_unflatten(model, direction))
@@ -254,6 +337,9 @@ def fit_map(model: pm.Model, start: Mapping[str, Any], *, progress: bool = False
             jitter=False,
             return_inferencedata=True,
             progressbar=progress,
+            # scipy's default stop (an iteration gaining < 2.2e-9·|f|) leaves Gaussian-mixture
+            # parameters 1e-5 to 5e-4 from the maximum on Old Faithful, above DESIGN's 1e-4.
+            options={"ftol": 1e-14, "gtol": 1e-9},
         )
     for w in caught:
         if "did not converge" not in str(w.message):
@@ -327,13 +413,17 @@ def fit_advi(
 
     A fixed iteration count rather than a stopping rule: PyMC's parameter-convergence
     callback stops early at biased means on these models (see the project notes); the
-    loss trend over the last tenth is reported instead.
+    loss trend over the last tenth is reported instead. ``n`` must be at least 20 (the
+    trend compares the last two tenths) and ``draws`` at least 2 (for an SD).
     """
+    checked = check_advi_options({"n": n, "draws": draws, "seed": seed})
+    n, draws, seed = checked["n"], checked["draws"], checked["seed"]
     start = _check_start(model, start)
     names = _reported_names(model)
     with _pymc_quiet():
         approx = pm.fit(n=n, method="advi", model=model, start=start, random_seed=seed, progressbar=progress)
-        idata = approx.sample(draws, random_seed=seed + 1)
+        # The next seed for the draws, wrapping at the top of PyMC's range.
+        idata = approx.sample(draws, random_seed=(seed + 1) % (MAX_SEED + 1))
     mean, sd, hdi = _summaries(idata, names)
     hist = np.asarray(approx.hist)
     tenth = max(len(hist) // 10, 1)
@@ -358,14 +448,27 @@ def fit_nuts(
     seed: int = 0,
     target_accept: float = 0.95,
     sampler: str = "pymc",
+    init: str = "jitter+adapt_diag",
     progress: bool = False,
 ) -> PosteriorFit:
     """NUTS from ``start`` (jittered per chain by PyMC's default init), seeded.
 
+    ``init="adapt_diag"`` starts every chain exactly at ``start``: PyMC's default jitter of
+    ±1 in unconstrained space can drop a chain of a 2-D Gaussian mixture into a basin where
+    one component holds a handful of points.
+
     ``sampler`` is ``"pymc"`` (PyMC's own NUTS) or ``"nutpie"`` if installed.
     ``target_accept`` defaults above PyMC's 0.8: mixture posteriors pushed against an
     ordering boundary diverge at the larger steps 0.8 allows.
+
+    Allowed: ``draws`` >= 4, ``tune`` >= 0, ``chains`` >= 1, ``target_accept`` in (0, 1),
+    ``seed`` in [0, 2**32 − 1].
     """
+    checked = check_nuts_options(
+        {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept, "sampler": sampler,
+         "init": init}
+    )
+    draws, tune, chains, seed = checked["draws"], checked["tune"], checked["chains"], checked["seed"]
     start = _check_start(model, start)
     names = _reported_names(model)
     with _pymc_quiet():
@@ -378,6 +481,7 @@ def fit_nuts(
             quiet=not progress,  # PyMC's quiet also hides the progress bar
             initvals=start,
             nuts_sampler=sampler,
+            init=init,
             target_accept=target_accept,
             compute_convergence_checks=False,
             model=model,
@@ -391,6 +495,7 @@ def fit_nuts(
         "tune": tune,
         "chains": chains,
         "target_accept": target_accept,
+        "init": init,
         "divergences": int(idata.sample_stats["diverging"].sum()),
         "max_rhat": float(max(np.max(rhat[n].values) for n in free_names(model))),
         "min_ess_bulk": float(min(np.min(ess[n].values) for n in free_names(model))),

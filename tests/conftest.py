@@ -12,3 +12,25 @@ import emtwin
 def coin_sets_comparison():
     """The headline comparison, every method, seed 0: the README's `emtwin compare coin-sets`."""
     return emtwin.compare("coin-sets", seed=0)
+
+
+# --------------------------------------------------------------------------- records for issue 5
+
+import _records  # noqa: E402  (tests/ is on sys.path: this conftest's folder)
+
+_WRITTEN: list = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _WRITTEN.extend(_records.write())
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _WRITTEN:
+        terminalreporter.write_sep("-", "emtwin robustness records")
+        terminalreporter.write_line(
+            f"{len(_records.BAD_INPUTS)} bad inputs, {sum(_records.CASES.values())} generated cases "
+            f"over {len(_records.CASES)} properties"
+        )
+        for path in _WRITTEN:
+            terminalreporter.write_line(f"  {path}")

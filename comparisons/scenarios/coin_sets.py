@@ -10,8 +10,9 @@ import numpy as np
 from emtwin.em_reference import coins as em_coins
 from emtwin.em_reference.driver import EMResult
 from emtwin.models import coins as pm_coins
+from emtwin.models.labels import mixture_label_probabilities
 
-from ..scenario import Components, Scenario, flat_beta_prior
+from ..scenario import Components, Scenario, Simulator, flat_beta_prior
 
 __all__ = ["SCENARIO"]
 
@@ -24,6 +25,17 @@ def _build_model(data: em_coins.TossSets, **options: Any) -> Any:
     return pm_coins.build_model(data.heads, data.tosses, **options)
 
 
+# For the report's "as data grows" figure; chosen for the report, not from the paper.
+TRUE_THETA = np.array([0.8, 0.45])
+SET_SIZE = 10
+
+
+def _draw(n: int, rng: np.random.Generator) -> em_coins.TossSets:
+    """``n`` sets of ten tosses, each made with coin A or B picked with probability 1/2."""
+    coin = rng.integers(2, size=n)
+    return em_coins.TossSets.from_counts(rng.binomial(SET_SIZE, TRUE_THETA[coin]), SET_SIZE)
+
+
 SCENARIO = Scenario(
     name="coin-sets",
     title="Two coins, five sets of ten tosses",
@@ -34,4 +46,8 @@ SCENARIO = Scenario(
     build_model=_build_model,
     components=Components(params=("theta",), labels=em_coins.COINS, order_by="theta", descending=True),
     map_is_mle=flat_beta_prior,
+    log_likelihood=em_coins.log_likelihood,
+    label_probabilities=mixture_label_probabilities,
+    simulator=Simulator(draw=_draw, sizes=(5, 20, 80, 320), unit=f"sets of {SET_SIZE} tosses",
+                        truth={"theta": TRUE_THETA}),
 )

@@ -16,8 +16,9 @@ import numpy as np
 from emtwin.em_reference import gaussian_means as em_means
 from emtwin.em_reference.driver import EMResult
 from emtwin.models import gaussian_means as pm_means
+from emtwin.models.labels import mixture_label_probabilities
 
-from ..scenario import Components, Scenario
+from ..scenario import Components, ComponentSweep, Scenario, Simulator
 
 __all__ = ["SCENARIO"]
 
@@ -45,6 +46,20 @@ def _build_model(data: em_means.MixtureData, **options: Any) -> Any:
     return pm_means.build_model(data.z, sigma=data.sigma, k=data.k, **options)
 
 
+def _draw(n: int, rng: np.random.Generator) -> em_means.MixtureData:
+    """``n`` points from the default data's model: means (−2, 2), σ = 1, equal weights."""
+    means = np.array(em_means.DEFAULT_TRUE_MEANS)
+    labels = rng.integers(means.size, size=n)
+    return em_means.MixtureData(rng.normal(means[labels], em_means.DEFAULT_SIGMA), em_means.DEFAULT_SIGMA,
+                                means.size, means)
+
+
+def _with_k(data: em_means.MixtureData, k: int) -> tuple[em_means.MixtureData, dict[str, np.ndarray]]:
+    """The same points with ``k`` components, started at the (j − ½)/k quantiles (EM's default)."""
+    refit = em_means.MixtureData(data.z, data.sigma, k)
+    return refit, {"mu": np.quantile(refit.z, (np.arange(k) + 0.5) / k)}
+
+
 SCENARIO = Scenario(
     name="gaussian-means",
     title="k Gaussians, known shared sigma, equal weights: estimate the means",
@@ -54,4 +69,9 @@ SCENARIO = Scenario(
     fit_em=_fit_em,
     build_model=_build_model,
     components=Components(params=("mu",), order_by="mu"),  # rows mu1, mu2, ...
+    log_likelihood=em_means.log_likelihood,
+    label_probabilities=mixture_label_probabilities,
+    simulator=Simulator(draw=_draw, sizes=(25, 100, 400, 1600), unit="points",
+                        truth={"mu": np.array(em_means.DEFAULT_TRUE_MEANS)}),
+    component_sweep=ComponentSweep(with_k=_with_k, ks=(1, 2, 3, 4)),
 )

@@ -18,8 +18,9 @@ from emtwin.em_reference import coins as em_coins
 from emtwin.em_reference import interleaved_coins as em_interleaved
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import interleaved_coins as pm_interleaved
+from emtwin.models.labels import mixture_label_probabilities
 
-from ..scenario import Components, Scenario, flat_beta_prior
+from ..scenario import Components, Scenario, Simulator, flat_beta_prior
 
 __all__ = ["SCENARIO"]
 
@@ -37,6 +38,18 @@ def _mean_bias(params: Params) -> Any:
     return (params["p"][0] + params["p"][1]) / 2
 
 
+# For the report's "as data grows" figure; chosen for the report so that (p1 + p2)/2 = 0.55,
+# the lecture sequence's fraction of heads.
+TRUE_P = np.array([0.75, 0.35])
+
+
+def _draw(n: int, rng: np.random.Generator) -> em_coins.TossSets:
+    """``n`` tosses, each with coin 1 or 2 picked with probability 1/2."""
+    coin = rng.integers(2, size=n)
+    heads = (rng.random(n) < TRUE_P[coin]).astype(np.int64)
+    return em_coins.TossSets(heads, np.ones_like(heads))
+
+
 SCENARIO = Scenario(
     name="interleaved-coins",
     title="Two coins, twenty interleaved tosses: only (p1+p2)/2 is identified",
@@ -48,4 +61,7 @@ SCENARIO = Scenario(
     components=Components(params=("p",), labels=em_interleaved.COINS, order_by="p", descending=True),
     functionals={"(p1+p2)/2": _mean_bias},
     map_is_mle=flat_beta_prior,
+    log_likelihood=em_interleaved.log_likelihood,
+    label_probabilities=mixture_label_probabilities,
+    simulator=Simulator(draw=_draw, sizes=(20, 80, 320, 1280), unit="tosses", truth={"p": TRUE_P}),
 )

@@ -20,11 +20,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from emtwin.em_reference import one_coin as em_one_coin
 from emtwin.em_reference.driver import EMResult
 from emtwin.models import one_coin as pm_one_coin
 
-from ..scenario import NO_COMPONENTS, Check, Scenario, flat_beta_prior
+from ..scenario import NO_COMPONENTS, Check, Scenario, Simulator, flat_beta_prior
 
 __all__ = ["ADVI_MEAN_SD", "ADVI_SD_RELATIVE", "MAP_ATOL", "MC_ERRORS", "SCENARIO", "closed_form_checks"]
 
@@ -98,6 +100,15 @@ def closed_form_checks(comparison: Any) -> list[Check]:
     return checks
 
 
+# For the report's "as data grows" figure: the default data's MLE, 7/10.
+TRUE_P = 0.7
+
+
+def _draw(n: int, rng: np.random.Generator) -> em_one_coin.Tosses:
+    """``n`` tosses of a coin with bias ``TRUE_P``."""
+    return em_one_coin.Tosses.from_counts(int(np.sum(rng.random(n) < TRUE_P)), n)
+
+
 SCENARIO = Scenario(
     name="one-coin",
     title="One coin, ten tosses: MLE h/N against the Beta posterior",
@@ -109,4 +120,6 @@ SCENARIO = Scenario(
     components=NO_COMPONENTS,
     extra_checks=closed_form_checks,
     map_is_mle=flat_beta_prior,
+    log_likelihood=em_one_coin.log_likelihood,
+    simulator=Simulator(draw=_draw, sizes=(10, 40, 160, 640), unit="tosses", truth={"p": np.array(TRUE_P)}),
 )
