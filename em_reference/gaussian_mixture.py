@@ -71,6 +71,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
+from .checks import seed_value
 from .components import permute_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
@@ -591,6 +592,7 @@ def fit(
     """
     if not _is_whole(n_starts) or n_starts < 1:
         raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
+    seed = seed_value(seed)
     if isinstance(data, MixtureData):
         if k is not None and k != data.k:
             raise ValueError(f"k = {k!r} conflicts with data.k = {data.k}; give k only when data is a plain array.")

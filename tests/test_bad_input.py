@@ -9,6 +9,7 @@ compiles a PyMC model: validation happens before anything expensive runs.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import textwrap
@@ -34,7 +35,9 @@ MEANS_DATA = gm.MixtureData.synthetic()
 NAMES = ", ".join(SCENARIOS)
 MAX_SEED = 2**32 - 1
 SYMMETRIC = "EM's symmetric fixed point"
-NUTS_KEYS = "draws, tune, chains, target_accept, sampler"
+# fit_nuts's keyword arguments, less the two compare sets itself (seed, progress).
+NUTS_KEYS = ", ".join(n for n in inspect.signature(fitting.fit_nuts).parameters
+                      if n not in {"model", "start", "seed", "progress"})
 
 
 def _coin_scenario():
@@ -391,6 +394,7 @@ USAGE = "emtwin compare: error: "
 PATH_SPEC_HINT = "or give path/to/file.py:function"
 
 ARGPARSE_CASES = [
+    (["compare", "coin-sets", "--n-starts", "1.5"], f"{USAGE}argument --n-starts: must be a whole number >= 1; got '1.5'"),
     (["compare", "three-coins"],
      f"{USAGE}argument NAME: invalid choice: 'three-coins' (choose from {NAMES}, {PATH_SPEC_HINT})"),
     (["compare", "coin-sets", "--methods", "map,mcmc"],
