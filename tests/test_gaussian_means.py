@@ -145,6 +145,9 @@ def test_a_point_thousands_of_sigmas_away_gets_a_finite_responsibility():
     np.testing.assert_array_equal(resp[0], [0.0, 1.0])
 
 
+# Random starts on generated data sometimes reach EM's symmetric fixed point; the
+# log-likelihood still never falls on the way there, which is what this property checks.
+@pytest.mark.filterwarnings("ignore::emtwin.em_reference.SymmetricFixedPointWarning")
 @PROPERTY_SETTINGS
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 4), spread=st.floats(0.5, 8.0))
 def test_log_likelihood_never_decreases(seed, k, spread):
