@@ -36,13 +36,11 @@ from emtwin.models import fitting, gradient
 
 from .custom import _callable_name, build_checked, check_params
 from .harness import (
-    AGREE,
-    DISAGREE,
     LOGLIK_RTOL,
-    NON_IDENTIFIABLE,
     PARAM_ATOL,
-    describe_curvature,
+    Verdicts,
     align,
+    describe_curvature,
     flatten,
 )
 from .scenario import NO_COMPONENTS, Check, Components
@@ -72,7 +70,7 @@ class BlackBoxRow:
 
 
 @dataclass(frozen=True)
-class BlackBoxComparison:
+class BlackBoxComparison(Verdicts):
     """Everything :func:`check_em` found, numbers first, verdict last.
 
     Attributes
@@ -111,33 +109,6 @@ class BlackBoxComparison:
     timings: dict[str, float] = field(default_factory=dict)
 
     methods = ("map",)
-
-    @property
-    def identifiable(self) -> bool:
-        return self.curvature.identifiable
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.severity == "error" and not c.passed]
-
-    @property
-    def warnings(self) -> list[Check]:
-        return [c for c in self.checks if c.severity == "warning" and not c.passed]
-
-    @property
-    def verdict(self) -> str:
-        """``"disagree"`` if any error check failed, else ``"non-identifiable"`` if the
-        likelihood is flat along a direction at your parameters, else ``"agree"``."""
-        if self.failures:
-            return DISAGREE
-        return AGREE if self.identifiable else NON_IDENTIFIABLE
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict != DISAGREE
-
-    def row(self, name: str) -> BlackBoxRow:
-        return next(r for r in self.rows if r.name == name)
 
     def table(self) -> str:
         from .report import format_blackbox

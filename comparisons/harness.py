@@ -160,24 +160,13 @@ class Row:
         return (self.nuts_mean - self.em) / self.nuts_sd
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Everything one run of the harness found, numbers first, verdict last."""
+class Verdicts:
+    """What a checked result says, derived from its ``checks`` and ``curvature``: shared by
+    :class:`Comparison` (both twins run) and the black-box ``BlackBoxComparison``."""
 
-    scenario: str
-    methods: tuple[str, ...]
-    rows: list[Row]
     checks: list[Check]
-    em: EMResult
-    em_params: Params  # EM's parameters in the PyMC twin's component order
-    map: fitting.MAPFit | None
-    advi: fitting.PosteriorFit | None
-    nuts: fitting.PosteriorFit | None
     curvature: fitting.Curvature
-    functionals: dict[str, dict[str, float]]
-    settings: dict[str, Any]
-    timings: dict[str, float] = field(default_factory=dict)
-    data: Any = field(default=None, repr=False)  # what both twins were given
+    rows: list[Any]
 
     @property
     def identifiable(self) -> bool:
@@ -194,7 +183,7 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """``"disagree"`` if any error check failed, else ``"non-identifiable"`` if the
-        likelihood has a flat direction at EM's answer, else ``"agree"``."""
+        likelihood has a flat direction at the point checked, else ``"agree"``."""
         if self.failures:
             return DISAGREE
         return AGREE if self.identifiable else NON_IDENTIFIABLE
@@ -203,8 +192,28 @@ class Comparison:
     def ok(self) -> bool:
         return self.verdict != DISAGREE
 
-    def row(self, name: str) -> Row:
+    def row(self, name: str) -> Any:
         return next(r for r in self.rows if r.name == name)
+
+
+@dataclass(frozen=True)
+class Comparison(Verdicts):
+    """Everything one run of the harness found, numbers first, verdict last."""
+
+    scenario: str
+    methods: tuple[str, ...]
+    rows: list[Row]
+    checks: list[Check]
+    em: EMResult
+    em_params: Params  # EM's parameters in the PyMC twin's component order
+    map: fitting.MAPFit | None
+    advi: fitting.PosteriorFit | None
+    nuts: fitting.PosteriorFit | None
+    curvature: fitting.Curvature
+    functionals: dict[str, dict[str, float]]
+    settings: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    data: Any = field(default=None, repr=False)  # what both twins were given
 
     def table(self) -> str:
         from .report import format_comparison
