@@ -6,10 +6,7 @@ optimisers for the maximum, and central finite differences for the gradient.
 
 from __future__ import annotations
 
-import importlib
 import json
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,28 +16,17 @@ from scipy.special import gammaln
 import emtwin
 from emtwin.em_reference import run_em
 
-from test_user_em import (  # the same oracle and the same user-side coin model
+from test_user_em import (  # the same oracle, user-side coin model and example fixture
     COIN_COMPONENTS,
     TOSSES,
     build_interleaved,
     coin_e_step,
     coin_log_likelihood,
     coin_m_step,
+    example,  # noqa: F401  (a pytest fixture, used by name)
     scipy_mle,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "poisson_mixture"
-
-
-@pytest.fixture(scope="module")
-def example():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(EXAMPLE))
-        yield SimpleNamespace(
-            em=importlib.import_module("counts_em"),
-            model=importlib.import_module("counts_model"),
-            scenario=importlib.import_module("counts_scenario"),
-        )
 
 
 @pytest.fixture(scope="module")

@@ -33,14 +33,11 @@ from emtwin.em_reference import gaussian_means as em_means
 from emtwin.models import fitting
 from emtwin.models.labels import mixture_label_probabilities
 
-SMALL = ReportSettings(
-    seed=0,
-    n_starts=3,
+# The --quick settings, a little shorter still: these tests check structure, not precision.
+SMALL = dataclasses.replace(
+    ReportSettings.quick(seed=0),
     nuts={"draws": 250, "tune": 250, "chains": 2},
     advi={"n": 4000, "draws": 500},
-    sweep_nuts={"draws": 200, "tune": 200, "chains": 2},
-    n_sizes=3,
-    max_k=3,
     grid=31,
 )
 NAMES = ["coin-sets", "interleaved-coins", "gaussian-means"]
