@@ -431,7 +431,7 @@ def compare(
     if "map" in methods:
         t = time.perf_counter()
         _say(progress, f"[{sc.name}] MAP (L-BFGS-B from EM's start) ...")
-        map_fit = _aligned(fitting.fit_map(model, pymc_start, progress=False), names, em_params, comp)
+        map_fit = _aligned(fitting.fit_map(model, pymc_start), names, em_params, comp)
         timings["map"] = time.perf_counter() - t
     if "advi" in methods:
         t = time.perf_counter()

@@ -23,7 +23,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pytensor.gradient import jacobian
+from scipy.optimize import minimize
 
 __all__ = [
     "NUTS_SAMPLERS",
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 HDI_PROB = 0.94
+MAP_MAX_ITER = 5000  # L-BFGS-B iterations; pm.find_MAP's default evaluation budget
 NUTS_SAMPLERS = ("pymc", "nutpie")
 NUTS_INITS = ("jitter+adapt_diag", "adapt_diag")
 Params = dict[str, np.ndarray]
@@ -75,10 +76,6 @@ def _reported_names(model: pm.Model) -> list[str]:
     return free_names(model) + [d.name for d in model.deterministics]
 
 
-def _shape(rv: Any) -> tuple[int, ...]:
-    return tuple(int(s) for s in rv.shape.eval())
-
-
 def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
     names = free_names(model)
     if not isinstance(start, Mapping):
@@ -96,7 +93,7 @@ def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
             value = np.asarray(start[rv.name], dtype=float)
         except (TypeError, ValueError):
             raise ValueError(f"start[{rv.name!r}] must hold numbers; got {start[rv.name]!r}.") from None
-        expected = _shape(rv)
+        expected = _shapes(model)[rv.name]
         if value.shape != expected:
             raise ValueError(f"start[{rv.name!r}] must have shape {expected}; got {value.shape}.")
         out[rv.name] = value
@@ -182,53 +179,125 @@ def check_advi_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- compiled pieces
+#
+# Each function is compiled on first use and cached for the model's life in this process
+# (functools.cache holds the model): a harness run, a report and a dozen L-BFGS-B restarts
+# on one model share them, and a caller that only wants the log-likelihood never pays for
+# the MAP objective. Second derivatives are central differences of the compiled gradient:
+# a symbolic Hessian of a mixture's log-likelihood took PyTensor 1-8 s to rewrite and
+# compile per model even with a warm cache, while at most a few dozen parameters make the
+# differences cost milliseconds.
+
+# Central-difference step, relative to max(1, |u|): balances truncation (∝ h²) and
+# rounding (∝ ε/h) errors, leaving ~1e-10 of the largest Hessian entry.
+FD_STEP = float(np.finfo(float).eps ** (1 / 3))
+
+
+@functools.cache
+def _shapes(model: pm.Model) -> dict[str, tuple[int, ...]]:
+    """Constrained shape of every free variable, evaluated once (``rv.shape.eval()``
+    compiles a function on every call)."""
+    shapes = model.compile_fn([rv.shape for rv in model.free_RVs], inputs=[], point_fn=False)()
+    return {rv.name: tuple(int(n) for n in shape) for rv, shape in zip(model.free_RVs, shapes)}
+
+
+def _value_vars(model: pm.Model) -> list[Any]:
+    return [model.rvs_to_values[rv] for rv in model.free_RVs]
 
 
 @functools.cache
 def _to_unconstrained_fn(model: pm.Model) -> Any:
-    """Compiled map from constrained free-variable values to the model's value variables."""
-    rvs = model.free_RVs
+    """Constrained free-variable values → the model's (unconstrained) value variables."""
     forward = []
-    for rv in rvs:
+    for rv in model.free_RVs:
         transform = model.rvs_to_transforms.get(rv)
         forward.append(rv if transform is None else transform.forward(rv, *rv.owner.inputs))
-    return model.compile_fn(forward, inputs=rvs, point_fn=False)
+    return model.compile_fn(forward, inputs=model.free_RVs, point_fn=False)
 
 
 @functools.cache
-def _compiled(model: pm.Model) -> dict[str, Any]:
-    """Compile once per model: log-likelihood, gradient, Hessian and the Jacobian of the
-    constrained parameters, all over unconstrained values."""
-    rvs = model.free_RVs
-    value_vars = [model.rvs_to_values[rv] for rv in rvs]
+def _to_constrained_fn(model: pm.Model) -> Any:
+    """Unconstrained values → constrained free variables followed by every Deterministic."""
+    reported = model.replace_rvs_by_values(model.free_RVs + model.deterministics)
+    return model.compile_fn(reported, inputs=_value_vars(model), point_fn=False)
 
-    # The likelihood alone: no prior, no Jacobian. This is what EM maximises.
+
+@functools.cache
+def _loglik_fn(model: pm.Model) -> Any:
+    """Unconstrained values → (log-likelihood, its flat gradient). The likelihood alone,
+    no prior and no Jacobian: what EM maximises."""
+    value_vars = _value_vars(model)
     loglik = model.logp(vars=model.observed_RVs, jacobian=False)
-    grads = pt.grad(loglik, value_vars)
-    grad_flat = pt.concatenate([g.ravel() for g in grads])
-    hess = pt.concatenate(
-        [h.reshape((grad_flat.shape[0], -1)) for h in jacobian(grad_flat, value_vars)], axis=1
-    )
-    constrained = model.replace_rvs_by_values(rvs)
-    constrained_flat = pt.concatenate([c.ravel() for c in constrained])
-    jac = pt.concatenate(
-        [j.reshape((constrained_flat.shape[0], -1)) for j in jacobian(constrained_flat, value_vars)],
-        axis=1,
-    )
-    loglik_fn = model.compile_fn(loglik, inputs=value_vars, point_fn=False)
-    curvature_fn = model.compile_fn([loglik, grad_flat, hess, jac], inputs=value_vars, point_fn=False)
-    return {"loglik": loglik_fn, "curvature": curvature_fn}
+    grad = pt.concatenate([g.ravel() for g in pt.grad(loglik, value_vars)])
+    return model.compile_fn([loglik, grad], inputs=value_vars, point_fn=False)
+
+
+@functools.cache
+def _objective_fn(model: pm.Model) -> Any:
+    """Unconstrained values → (log-density, its flat gradient): priors included, the
+    transforms' Jacobian left out. The objective ``pm.find_MAP`` maximises."""
+    value_vars = _value_vars(model)
+    logp = model.logp(jacobian=False)
+    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
+    return model.compile_fn([logp, grad], inputs=value_vars, point_fn=False)
 
 
 def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:
     values = [np.asarray(params[name], dtype=float) for name in free_names(model)]
-    return _to_unconstrained_fn(model)(*values)
+    return [np.asarray(v, dtype=float) for v in _to_unconstrained_fn(model)(*values)]
+
+
+def _splitter(values: list[np.ndarray]) -> Any:
+    """Function from a flat vector back to arrays shaped like ``values``."""
+    shapes = [np.shape(v) for v in values]
+    cuts = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1]
+    return lambda flat: [part.reshape(shape) for part, shape in zip(np.split(flat, cuts), shapes)]
+
+
+def _constrained(model: pm.Model, values: list[np.ndarray]) -> Params:
+    """Constrained free variables and Deterministics at unconstrained ``values``."""
+    out = _to_constrained_fn(model)(*values)
+    return {name: np.asarray(v, dtype=float) for name, v in zip(_reported_names(model), out)}
+
+
+def _central_differences(fn: Any, values: list[np.ndarray]) -> np.ndarray:
+    """Jacobian of ``fn`` (value arrays → flat vector) at ``values``, shape
+    (len(output), n_unconstrained), by central differences."""
+    split = _splitter(values)
+    x0 = np.concatenate([np.ravel(v) for v in values])
+    columns = []
+    for i in range(x0.size):  # one pair of evaluations per parameter
+        if not np.isfinite(x0[i]):
+            # Tied components under an ordering sit at −∞: no neighbourhood to difference in.
+            columns.append(np.full(np.size(fn(values)), np.nan))
+            continue
+        h = FD_STEP * max(1.0, abs(x0[i]))
+        up, down = x0.copy(), x0.copy()
+        up[i] += h
+        down[i] -= h
+        columns.append((np.asarray(fn(split(up))) - np.asarray(fn(split(down)))) / (up[i] - down[i]))
+    return np.column_stack(columns)
+
+
+def _derivatives(model: pm.Model, params: Mapping[str, Any]) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """At constrained ``params``: log-likelihood, its gradient and (symmetrised) Hessian in
+    unconstrained coordinates, and the Jacobian of the constrained free variables with
+    respect to the unconstrained ones, shape (n_constrained, n_unconstrained)."""
+    values = _unconstrained(model, params)
+    loglik_fn = _loglik_fn(model)
+    loglik, grad = loglik_fn(*values)
+    hess = _central_differences(lambda vs: loglik_fn(*vs)[1], values)
+    n_free = len(model.free_RVs)
+    jac = _central_differences(
+        lambda vs: np.concatenate([np.ravel(v) for v in _to_constrained_fn(model)(*vs)[:n_free]]), values
+    )
+    return float(loglik), np.asarray(grad), 0.5 * (hess + hess.T), jac
 
 
 def log_likelihood(model: pm.Model, params: Mapping[str, Any]) -> float:
     """Total log-likelihood (nats) of the observed data at constrained ``params``; priors
     excluded, so it is the number the EM twin reports."""
-    return float(_compiled(model)["loglik"](*_unconstrained(model, params)))
+    return float(_loglik_fn(model)(*_unconstrained(model, params))[0])
 
 
 @dataclass(frozen=True)
@@ -274,8 +343,7 @@ def curvature(model: pm.Model, params: Mapping[str, Any], *, relative_tol: float
     imposes no side condition) and mapped to the constrained parameters through the
     transform's Jacobian, so they read in the units the lecture uses.
     """
-    values = _unconstrained(model, params)
-    _, grad, hess, jac = _compiled(model)["curvature"](*values)
+    _, grad, hess, jac = _derivatives(model, params)
     eigenvalues, eigenvectors = np.linalg.eigh(-0.5 * (hess + hess.T))
     scale = max(float(np.max(np.abs(eigenvalues))), np.finfo(float).tiny)
     flat = []
@@ -296,7 +364,7 @@ def curvature(model: pm.Model, params: Mapping[str, Any], *, relative_tol: float
 def _unflatten(model: pm.Model, flat: np.ndarray) -> Params:
     out, i = {}, 0
     for rv in model.free_RVs:
-        shape = _shape(rv)
+        shape = _shapes(model)[rv.name]
         size = int(np.prod(shape))
         out[rv.name] = flat[i : i + size].reshape(shape)
         i += size
@@ -308,10 +376,11 @@ def _unflatten(model: pm.Model, flat: np.ndarray) -> Params:
 
 @dataclass(frozen=True)
 class MAPFit:
-    """PyMC's ``find_MAP`` result, reduced to what the harness compares.
+    """The MAP, reduced to what the harness compares.
 
     ``params`` holds constrained values of the free variables and of every Deterministic;
-    ``log_likelihood`` excludes priors (nats).
+    ``log_likelihood`` excludes priors (nats); ``idata`` holds ``params`` as a one-draw
+    ``posterior`` group, as ``pm.find_MAP(return_inferencedata=True)`` does.
     """
 
     params: Params
@@ -322,39 +391,48 @@ class MAPFit:
     idata: Any = field(repr=False)
 
 
-def fit_map(model: pm.Model, start: Mapping[str, Any], *, progress: bool = False) -> MAPFit:
-    """L-BFGS-B maximum a posteriori from ``start`` (constrained values, no jitter).
+def _optimize(model: pm.Model, start: Params, **options: Any) -> tuple[Params, Any]:
+    """L-BFGS-B on the compiled MAP objective from constrained ``start``; returns the
+    constrained free variables and Deterministics at the end, and scipy's result."""
+    objective = _objective_fn(model)
+    values = _unconstrained(model, start)
+    split = _splitter(values)
 
-    PyMC's objective leaves out the transforms' Jacobian, so with flat priors
-    (Beta(1, 1), Uniform) the MAP is the maximum-likelihood estimate EM finds.
+    def negative(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        logp, grad = objective(*split(flat))
+        # Outside the support the log-density is -inf; L-BFGS-B needs a finite-looking
+        # answer to back off from, not a NaN gradient.
+        if not np.isfinite(logp):
+            return np.inf, np.zeros_like(flat)
+        return -float(logp), -np.asarray(grad, dtype=float)
+
+    x0 = np.concatenate([np.ravel(v) for v in values])
+    result = minimize(negative, x0, jac=True, method="L-BFGS-B", options=options)
+    return _constrained(model, split(result.x)), result
+
+
+def fit_map(model: pm.Model, start: Mapping[str, Any]) -> MAPFit:
+    """Maximum a posteriori from ``start`` (constrained values, no jitter) by L-BFGS-B.
+
+    The objective and optimiser of ``pm.find_MAP``: the model's log-density without the
+    transforms' Jacobian, in unconstrained coordinates, so with flat priors (Beta(1, 1),
+    Uniform) the MAP is the maximum-likelihood estimate EM finds. Unlike ``pm.find_MAP``,
+    the objective is compiled once per model, not on every call.
     """
     start = _check_start(model, start)
-    with _pymc_quiet(), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        result = pm.find_MAP(
-            model=model,
-            initvals=start,
-            jitter=False,
-            return_inferencedata=True,
-            progressbar=progress,
-            # scipy's default stop (an iteration gaining < 2.2e-9·|f|) leaves Gaussian-mixture
-            # parameters 1e-5 to 5e-4 from the maximum on Old Faithful, above DESIGN's 1e-4.
-            options={"ftol": 1e-14, "gtol": 1e-9},
-        )
-    for w in caught:
-        if "did not converge" not in str(w.message):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    params = {name: np.asarray(result.posterior[name].values[0, 0]) for name in _reported_names(model)}
-    opt = result.optimizer_result
+    # scipy's default stop (an iteration gaining < 2.2e-9·|f|) leaves Gaussian-mixture
+    # parameters 1e-5 to 5e-4 from the maximum on Old Faithful, above DESIGN's 1e-4.
+    params, opt = _optimize(model, start, ftol=1e-14, gtol=1e-9, maxiter=MAP_MAX_ITER)
     finite = all(np.all(np.isfinite(v)) for v in params.values())
+    idata = az.from_dict({"posterior": {name: value[None, None] for name, value in params.items()}})
     return MAPFit(
         params=params,
         log_likelihood=log_likelihood(model, {n: params[n] for n in free_names(model)}) if finite else float("nan"),
-        # find_MAP can report success with NaN parameters (an infeasible start).
-        success=bool(opt["success"]) and finite,
-        n_iter=int(opt["nit"]),
-        message=str(opt["message"].values),
-        idata=result,
+        # L-BFGS-B can report success with NaN parameters (an infeasible start).
+        success=bool(opt.success) and finite,
+        n_iter=int(opt.nit),
+        message=str(opt.message),
+        idata=idata,
     )
 
 

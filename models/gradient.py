@@ -17,38 +17,18 @@ nats per unit of the parameter.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
-from scipy.optimize import minimize
 
 from . import fitting
 
 __all__ = ["LocalFit", "Stationarity", "jittered_starts", "maximize", "stationarity"]
 
 Params = dict[str, np.ndarray]
-
-
-@functools.cache
-def _pieces(model: pm.Model) -> dict[str, Any]:
-    """Compile once per model: unconstrained → constrained values, and the objective
-    ``pm.find_MAP`` maximises (log-density with priors, no transform Jacobian) with its gradient."""
-    value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    to_constrained = model.compile_fn(model.replace_rvs_by_values(model.free_RVs), inputs=value_vars, point_fn=False)
-    logp = model.logp(jacobian=False)
-    dlogp = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
-    objective = model.compile_fn([logp, dlogp], inputs=value_vars, point_fn=False)
-    return {"to_constrained": to_constrained, "objective": objective}
-
-
-def _constrained(model: pm.Model, values: list[np.ndarray]) -> Params:
-    out = _pieces(model)["to_constrained"](*values)
-    return {rv.name: np.asarray(v, dtype=float) for rv, v in zip(model.free_RVs, out)}
 
 
 # --------------------------------------------------------------------------- first order
@@ -92,8 +72,7 @@ def stationarity(model: pm.Model, params: Mapping[str, Any], *, relative_tol: fl
         Curvature eigenvalues below ``relative_tol`` times the largest count as flat and
         are left out of the Newton step (as in :func:`emtwin.models.fitting.curvature`).
     """
-    values = fitting._unconstrained(model, params)
-    loglik, grad_u, hess_u, jac = fitting._compiled(model)["curvature"](*values)
+    loglik, grad_u, hess_u, jac = fitting._derivatives(model, params)
     # Tangent-space gradient: the vector in range(J) whose pull-back through J is grad_u.
     grad_c = jac @ np.linalg.pinv(jac.T @ jac) @ grad_u
     eigenvalues, vectors = np.linalg.eigh(-0.5 * (hess_u + hess_u.T))
@@ -123,7 +102,7 @@ def jittered_starts(
     rng = np.random.default_rng(seed)
     centre = fitting._unconstrained(model, params)
     return [
-        _constrained(model, [np.asarray(c) + rng.normal(0.0, scale, size=np.shape(c)) for c in centre])
+        _free(model, fitting._constrained(model, [c + rng.normal(0.0, scale, size=np.shape(c)) for c in centre]))
         for _ in range(n)
     ]
 
@@ -139,36 +118,19 @@ class LocalFit:
     n_iter: int
 
 
-def maximize(model: pm.Model, start: Mapping[str, Any], *, maxiter: int = 5000) -> LocalFit:
-    """L-BFGS-B on the objective ``pm.find_MAP`` uses, from constrained ``start``.
+def _free(model: pm.Model, params: Params) -> Params:
+    return {name: params[name] for name in fitting.free_names(model)}
 
-    The same objective and optimiser as :func:`emtwin.models.fitting.fit_map`, but compiled
-    once per model, so a dozen starts cost milliseconds instead of a compile each.
-    """
-    objective = _pieces(model)["objective"]
-    values = fitting._unconstrained(model, start)
-    shapes = [np.shape(v) for v in values]
-    sizes = [int(np.prod(s)) for s in shapes]
 
-    def split(flat: np.ndarray) -> list[np.ndarray]:
-        return [part.reshape(shape) for part, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes)]
-
-    def negative(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        logp, dlogp = objective(*split(flat))
-        # A start outside the support gives -inf; L-BFGS-B needs finite numbers to back off.
-        if not np.isfinite(logp):
-            return np.inf, np.zeros_like(flat)
-        return -float(logp), -np.asarray(dlogp, dtype=float)
-
-    x0 = np.concatenate([np.ravel(v) for v in values])
-    result = minimize(negative, x0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
-    params = _constrained(model, split(result.x))
-    finite = all(np.all(np.isfinite(v)) for v in params.values())
-    loglik = fitting.log_likelihood(model, params) if finite else float("nan")
+def maximize(model: pm.Model, start: Mapping[str, Any]) -> LocalFit:
+    """L-BFGS-B on the objective ``pm.find_MAP`` uses, from constrained ``start``:
+    :func:`emtwin.models.fitting.fit_map` (compiled once per model, so a dozen starts cost
+    milliseconds), reduced to the free variables."""
+    fit = fitting.fit_map(model, start)
     return LocalFit(
         start={k: np.asarray(v, dtype=float) for k, v in start.items()},
-        params=params,
-        log_likelihood=loglik,
-        success=bool(result.success) and finite and np.isfinite(loglik),
-        n_iter=int(result.nit),
+        params=_free(model, fit.params),
+        log_likelihood=fit.log_likelihood,
+        success=fit.success and np.isfinite(fit.log_likelihood),
+        n_iter=fit.n_iter,
     )
