@@ -11,12 +11,14 @@ Exit codes: 0 the twins agree (or the scenario is non-identifiable and that was 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
 
 from .custom import _SPEC, compare, load_scenario
 from .harness import METHODS
+from .parallel import default_jobs, run_all
 from .registry import SCENARIOS
 
 __all__ = ["main"]
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--n-starts", type=_positive_int, default=1, help="EM starts; the best is compared (default 1)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
     cmp.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
+    cmp.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                     help="with --all: scenarios run at once, one process each (default: one per core)")
     rep = sub.add_parser(
         "report",
         help="write a report folder: index.html with figures, report.md, results.json",
@@ -163,11 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     names = list(SCENARIOS) if args.all else [args.scenario]
     progress = not (args.quiet or args.json)
-    results = []
+    jobs = default_jobs(len(names)) if args.jobs is None else args.jobs
     try:
-        for name in names:
-            target = name if name in SCENARIOS else load_scenario(name)
-            results.append(compare(target, methods=args.methods, seed=args.seed, n_starts=args.n_starts, progress=progress))
+        # --all runs registered scenarios only, passed by name: names pickle, so they can
+        # go to worker processes.
+        targets = [name if name in SCENARIOS else load_scenario(name) for name in names]
+        run = functools.partial(compare, methods=args.methods, seed=args.seed, n_starts=args.n_starts,
+                                progress=progress and jobs == 1)
+        results = run_all(run, targets, jobs=jobs, label=str, describe=lambda c: c.verdict, progress=progress)
     except (ValueError, FloatingPointError) as err:  # bad input, or a start EM cannot use
         print(f"emtwin: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE

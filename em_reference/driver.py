@@ -9,6 +9,16 @@ A scenario hands :func:`run_em` three plain functions written as on its slide::
 ``params`` is a dict mapping parameter names to floats or NumPy arrays. The driver owns
 the loop, the stopping rule and the record a teacher wants to show; the scenario owns
 nothing but its formulas.
+
+A scenario whose data are large may also hand over a fused ``step``, one EM iteration in a
+single pass over the data, which returns what the three functions would::
+
+    new_params, ll = step(data, params)    # m_step(data, e_step(data, params)),
+                                           # log_likelihood(data, params)
+
+The loop then calls ``step`` once per iteration instead of the E-step, M-step and
+log-likelihood separately (the latter would sweep the data a second time for a number the
+E-step has in hand); ``e_step`` and ``log_likelihood`` still give the final row.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ Params = dict[str, np.ndarray]
 EStep = Callable[[Any, Params], np.ndarray]
 MStep = Callable[[Any, np.ndarray], Params]
 LogLikelihood = Callable[[Any, Params], float]
+Step = Callable[[Any, Params], tuple[Mapping[str, Any], float]]
 
 
 class EMConvergenceWarning(UserWarning):
@@ -157,6 +168,7 @@ def run_em(
     *,
     tol: float = 1e-10,
     max_iter: int = 10_000,
+    step: Step | None = None,
 ) -> EMResult:
     """Run EM from ``initial`` until the parameters stop moving.
 
@@ -175,6 +187,11 @@ def run_em(
         the log-likelihood stops changing long before the parameters do.
     max_iter : int
         Iteration cap; reaching it emits :class:`EMConvergenceWarning`.
+    step : callable, optional
+        ``step(data, params) -> (new_params, ll)``: one iteration computed in one go, equal
+        to ``(m_step(data, e_step(data, params)), log_likelihood(data, params))`` (module
+        docstring). When given, the loop calls it instead of the three functions, and
+        ``e_step`` and ``log_likelihood`` are called once, at the final parameters.
 
     Returns
     -------
@@ -193,22 +210,31 @@ def run_em(
 
     params = _as_params(initial)
     trace = {name: [value] for name, value in params.items()}
-    loglik = [float(log_likelihood(data, params))]
+    # loglik[t] is at the parameters after t M-steps; a fused step reports it for the
+    # parameters it started from, so with `step` it is appended before the M-step's result.
+    loglik = [] if step is not None else [float(log_likelihood(data, params))]
     converged = False
     change = np.inf
     n_iter = 0
     while n_iter < max_iter:
-        resp = e_step(data, params)
-        new_params = _as_params(m_step(data, resp))
+        if step is None:
+            new_params = _as_params(m_step(data, e_step(data, params)))
+        else:
+            fused_params, ll = step(data, params)
+            new_params = _as_params(fused_params)
+            loglik.append(float(ll))
         change = _max_abs_change(params, new_params)
         params = new_params
         n_iter += 1
         for name, value in params.items():
             trace[name].append(value)
-        loglik.append(float(log_likelihood(data, params)))
+        if step is None:
+            loglik.append(float(log_likelihood(data, params)))
         if change < tol:
             converged = True
             break
+    if step is not None:
+        loglik.append(float(log_likelihood(data, params)))
     if not converged:
         warnings.warn(EMConvergenceWarning(change, tol, n_iter), stacklevel=2)
 
@@ -235,6 +261,7 @@ def run_em_multistart(
     same_point_atol: float = 1e-4,
     tol: float = 1e-10,
     max_iter: int = 10_000,
+    step: Step | None = None,
 ) -> EMResult:
     """Run EM from several starts; return the best run with every distinct end point.
 
@@ -248,6 +275,8 @@ def run_em_multistart(
     same_point_atol : float
         End points whose canonical parameters differ by less than this (max absolute
         difference) are one local maximum.
+    step : callable, optional
+        A fused iteration, passed to :func:`run_em`.
 
     Returns
     -------
@@ -257,12 +286,14 @@ def run_em_multistart(
     """
     if not starts:
         raise ValueError("starts must hold at least one set of starting parameters; got none")
-    runs = [
-        run_em(data, start, e_step, m_step, log_likelihood, tol=tol, max_iter=max_iter)
-        for start in starts
-    ]
     maxima: list[LocalMaximum] = []
-    for run in runs:
+    # Runs that may still be the best. Each holds its responsibilities (n_observations ×
+    # n_components), so runs that can no longer win are dropped as soon as a better one
+    # ends rather than kept until the last start.
+    candidates: list[EMResult] = []
+    top = -np.inf
+    for start in starts:
+        run = run_em(data, start, e_step, m_step, log_likelihood, tol=tol, max_iter=max_iter, step=step)
         point = canonical(run.params)
         for i, known in enumerate(maxima):
             if _max_abs_change(known.params, point) < same_point_atol:
@@ -270,9 +301,9 @@ def run_em_multistart(
                 break
         else:
             maxima.append(LocalMaximum(point, run.log_likelihood, 1))
+        top = max(top, run.log_likelihood)
+        # Ties (within rounding) go to the earliest start, so the caller's own start wins
+        # over a random one that reached the same maximum under swapped labels.
+        candidates = [c for c in [*candidates, run] if c.log_likelihood >= top - 1e-9 * max(1.0, abs(top))]
     maxima.sort(key=lambda m: -m.log_likelihood)
-    # Ties (within rounding) go to the earliest start, so the caller's own start wins
-    # over a random one that reached the same maximum under swapped labels.
-    top = max(run.log_likelihood for run in runs)
-    best = next(run for run in runs if run.log_likelihood >= top - 1e-9 * max(1.0, abs(top)))
-    return dataclasses.replace(best, local_maxima=tuple(maxima))
+    return dataclasses.replace(candidates[0], local_maxima=tuple(maxima))

@@ -16,10 +16,41 @@ Your own EM, two ways in:
 pytest the ``em_twins`` fixture does the same with models compiled once per session.
 """
 
-from emtwin import testing
-from emtwin.comparisons import SCENARIOS, Comparison, Components, ComponentSweep, Scenario, Simulator
-from emtwin.comparisons.blackbox import BlackBoxComparison, check_em
-from emtwin.comparisons.custom import compare, custom_scenario, load_scenario
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# The public names load on first use (PEP 562): `import emtwin.em_reference` runs this file
+# first, and the EM twin alone must not pay for importing PyMC (~2 s, ~450 MB).
+_EXPORTS = {
+    "SCENARIOS": "emtwin.comparisons",
+    "Comparison": "emtwin.comparisons",
+    "Components": "emtwin.comparisons",
+    "ComponentSweep": "emtwin.comparisons",
+    "Scenario": "emtwin.comparisons",
+    "Simulator": "emtwin.comparisons",
+    "BlackBoxComparison": "emtwin.comparisons.blackbox",
+    "check_em": "emtwin.comparisons.blackbox",
+    "compare": "emtwin.comparisons.custom",
+    "custom_scenario": "emtwin.comparisons.custom",
+    "load_scenario": "emtwin.comparisons.custom",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "testing":
+        return importlib.import_module("emtwin.testing")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'emtwin' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 __all__ = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
@@ -42,6 +43,7 @@ __all__ = [
 
 HDI_PROB = 0.94
 MAP_MAX_ITER = 5000  # L-BFGS-B iterations; pm.find_MAP's default evaluation budget
+MAP_RESTARTS = 3  # after a line-search failure (see _optimize)
 NUTS_SAMPLERS = ("pymc", "nutpie")
 NUTS_INITS = ("jitter+adapt_diag", "adapt_diag")
 Params = dict[str, np.ndarray]
@@ -268,8 +270,11 @@ def _central_differences(fn: Any, values: list[np.ndarray]) -> np.ndarray:
     columns = []
     for i in range(x0.size):  # one pair of evaluations per parameter
         if not np.isfinite(x0[i]):
-            # Tied components under an ordering sit at −∞: no neighbourhood to difference in.
-            columns.append(np.full(np.size(fn(values)), np.nan))
+            # ±∞: a parameter on its bound, or tied components under an ordering. The
+            # transform is flat there (σ = floor + width·sigmoid(u), Δ = exp(u)), so every
+            # derivative with respect to u is 0 in the limit, the value PyTensor's symbolic
+            # derivatives give at that point.
+            columns.append(np.zeros(np.size(fn(values))))
             continue
         h = FD_STEP * max(1.0, abs(x0[i]))
         up, down = x0.copy(), x0.copy()
@@ -406,8 +411,26 @@ def _optimize(model: pm.Model, start: Params, **options: Any) -> tuple[Params, A
             return np.inf, np.zeros_like(flat)
         return -float(logp), -np.asarray(grad, dtype=float)
 
-    x0 = np.concatenate([np.ravel(v) for v in values])
-    result = minimize(negative, x0, jac=True, method="L-BFGS-B", options=options)
+    x = np.concatenate([np.ravel(v) for v in values])
+    iterations = 0
+    for _ in range(MAP_RESTARTS + 1):
+        result = minimize(negative, x, jac=True, method="L-BFGS-B", options=options)
+        iterations += result.nit
+        # "ABNORMAL": the line search found no acceptable step. With ftol near machine
+        # precision this happens close to the maximum, when L-BFGS's curvature memory is
+        # stale; a restart from the point reached (fresh memory) usually finishes the job.
+        # pm.find_MAP stops there instead, 1e-8 from the maximum or 1e-10, by luck.
+        if result.success or not str(result.message).startswith("ABNORMAL"):
+            break
+        if np.array_equal(result.x, x):
+            # Not one step possible from a fresh start: every descent the gradient points
+            # to is below the objective's rounding. That is a maximum to machine precision
+            # (the harness still checks where it is against EM).
+            result.success = True
+            result.message = "CONVERGENCE: NO STEP IMPROVES THE OBJECTIVE AT MACHINE PRECISION"
+            break
+        x = result.x
+    result.nit = iterations
     return _constrained(model, split(result.x)), result
 
 
@@ -535,7 +558,9 @@ def fit_nuts(
     ±1 in unconstrained space can drop a chain of a 2-D Gaussian mixture into a basin where
     one component holds a handful of points.
 
-    ``sampler`` is ``"pymc"`` (PyMC's own NUTS) or ``"nutpie"`` if installed.
+    ``sampler`` is ``"pymc"`` (PyMC's own NUTS) or ``"nutpie"`` if installed. nutpie has
+    its own mass-matrix adaptation; ``init`` decides only whether its chains start jittered
+    (PyMC passes the start to nutpie, which otherwise jitters it silently).
     ``target_accept`` defaults above PyMC's 0.8: mixture posteriors pushed against an
     ordering boundary diverge at the larger steps 0.8 allows.
 
@@ -562,7 +587,12 @@ def fit_nuts(
             init=init,
             target_accept=target_accept,
             compute_convergence_checks=False,
+            # PyMC's default is half of os.cpu_count() (it assumes hyper-threads), which
+            # runs every chain on one core of a 2-core machine. The draws depend only on the
+            # seed, not on how many processes share the chains.
+            cores=min(chains, os.cpu_count() or 1),
             model=model,
+            **({"compile_kwargs": {"jitter_rvs": set()}} if sampler == "nutpie" and init == "adapt_diag" else {}),
         )
         rhat = az.rhat(idata, var_names=free_names(model))
         ess = az.ess(idata, var_names=free_names(model))

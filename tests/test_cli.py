@@ -67,6 +67,7 @@ def test_disagreeing_twins_exit_1(capsys, monkeypatch):
         (["compare", "coin-sets", "--methods", "map,mcmc"], "choose from map,advi,nuts (comma-separated); got 'map,mcmc'"),
         (["compare", "coin-sets", "--seed", "-3"], "must be a whole number >= 0; got '-3'"),
         (["compare", "coin-sets", "--n-starts", "0"], "must be a whole number >= 1; got '0'"),
+        (["compare", "--all", "--jobs", "0"], "argument --jobs: must be a whole number >= 1; got '0'"),
         (["compare"], "one of the arguments NAME --all is required"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
@@ -78,6 +79,27 @@ def test_bad_arguments_exit_2_with_one_clear_line(argv, fragment, capsys):
     err = capsys.readouterr().err
     assert fragment in err
     assert "Traceback" not in err
+
+
+def test_all_in_parallel_prints_what_one_process_prints(capsys):
+    # MAP only: the point is the process pool, not the fits. Forked workers must hand back
+    # the same verdicts and numbers, in registry order, with one progress line per scenario.
+    assert cli.main(["compare", "--all", "--methods", "map", "--json", "--jobs", "1"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert cli.main(["compare", "--all", "--methods", "map", "--jobs", "2"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [c["scenario"] for c in alone] == list(cli.SCENARIOS)
+    assert [line.split()[1] for line in lines] == [c["verdict"] for c in alone]
+    assert sorted(line.split("]")[0] for line in captured.err.splitlines() if line.startswith("[")) == [
+        f"[{i}/6" for i in range(1, 7)
+    ]
+    assert cli.main(["compare", "--all", "--methods", "map", "--json", "--jobs", "2"]) == 0
+    in_pool = json.loads(capsys.readouterr().out)
+    for a, b in zip(alone, in_pool):
+        assert a["scenario"] == b["scenario"]
+        assert a["em"] == b["em"]
+        assert a["map"] == b["map"]
 
 
 def test_console_script_is_installed_and_runs():

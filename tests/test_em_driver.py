@@ -95,3 +95,58 @@ def test_multistart_keeps_distinct_maxima_best_first():
 def test_multistart_needs_a_start():
     with pytest.raises(ValueError, match="starts must hold at least one"):
         run_em_multistart(None, [], halving_e_step, halving_m_step, quadratic_loglik)
+
+
+def test_a_fused_step_gives_the_same_result_as_the_three_functions():
+    # The optional `step` hook: one iteration and the log-likelihood of the parameters it
+    # started from, computed together. It must reproduce the plain loop exactly, with the
+    # E-step and log-likelihood called once, at the end (the last row and responsibilities).
+    calls = {"e_step": 0, "m_step": 0, "loglik": 0}
+
+    def counted(name, f):
+        def wrapped(*args):
+            calls[name] += 1
+            return f(*args)
+        return wrapped
+
+    def step(data, params):
+        return halving_m_step(data, halving_e_step(data, params)), quadratic_loglik(data, params)
+
+    plain = run_halving(tol=1e-3)
+    fused = run_em(None, {"x": 0.0}, counted("e_step", halving_e_step), counted("m_step", halving_m_step),
+                   counted("loglik", quadratic_loglik), tol=1e-3, step=step)
+    assert calls == {"e_step": 1, "m_step": 0, "loglik": 1}
+    assert (fused.n_iter, fused.converged) == (plain.n_iter, plain.converged) == (11, True)
+    assert fused.loglik_trace.tolist() == plain.loglik_trace.tolist()
+    assert fused.param_trace["x"].tolist() == plain.param_trace["x"].tolist()
+    assert fused.responsibilities.tolist() == plain.responsibilities.tolist() == [[2 - 2.0**-10]]
+
+
+def test_a_fused_step_hitting_the_cap_warns_and_keeps_one_loglik_row_per_iteration():
+    def step(data, params):
+        return halving_m_step(data, halving_e_step(data, params)), quadratic_loglik(data, params)
+
+    with pytest.warns(EMConvergenceWarning):
+        result = run_em(None, {"x": 0.0}, halving_e_step, halving_m_step, quadratic_loglik,
+                        tol=1e-12, max_iter=3, step=step)
+    assert result.loglik_trace.tolist() == [-4.0, -1.0, -0.25, -0.0625]
+    assert result.param_trace["x"].tolist() == [0.0, 1.0, 1.5, 1.75]
+
+
+def test_multistart_prefers_the_earliest_start_within_rounding_of_the_best():
+    # Fixed points everywhere again. Start 2 beats start 1 by less than 1e-9 (rounding): start
+    # 1 is kept. Start 3 is better by more: it wins, though it comes last.
+    def e_step(data, p):
+        return np.array([[p["x"]]])
+
+    def m_step(data, resp):
+        return {"x": resp[0, 0]}
+
+    def loglik(data, p):
+        return {1.0: -10.0, 2.0: -10.0 + 5e-9, 3.0: -9.0}[float(p["x"])]
+
+    result = run_em_multistart(None, [{"x": 1.0}, {"x": 2.0}], e_step, m_step, loglik)
+    assert result.params["x"] == 1.0
+    result = run_em_multistart(None, [{"x": 1.0}, {"x": 2.0}, {"x": 3.0}], e_step, m_step, loglik)
+    assert result.params["x"] == 3.0
+    assert [m.params["x"] for m in result.local_maxima] == [3.0, 2.0, 1.0]
