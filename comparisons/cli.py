@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from .custom import _SPEC, compare, load_scenario
 from .harness import METHODS
-from .parallel import default_jobs, run_all
+from .parallel import run_all
 from .registry import SCENARIOS
 
 __all__ = ["main"]
@@ -94,8 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--n-starts", type=_positive_int, default=1, help="EM starts; the best is compared (default 1)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
     cmp.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
-    cmp.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                     help="with --all: scenarios run at once, one process each (default: one per core)")
+    cmp.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                     help="with --all: scenarios run at once, one process each (default 1; on 2 cores "
+                          "2 was slower, as each scenario's NUTS already uses both)")
     rep = sub.add_parser(
         "report",
         help="write a report folder: index.html with figures, report.md, results.json",
@@ -167,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     names = list(SCENARIOS) if args.all else [args.scenario]
     progress = not (args.quiet or args.json)
-    jobs = default_jobs(len(names)) if args.jobs is None else args.jobs
+    jobs = args.jobs
     try:
         # --all runs registered scenarios only, passed by name: names pickle, so they can
         # go to worker processes.

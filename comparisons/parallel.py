@@ -1,7 +1,8 @@
 """Run independent scenarios side by side, one process per core.
 
-A scenario's fits are mostly single-threaded (PyTensor's compile, ADVI's loop, L-BFGS-B,
-EM), so on a machine with c cores ``emtwin compare --all`` runs up to c scenarios at once.
+A scenario's compile, ADVI, L-BFGS-B and EM run on one core; its NUTS chains use up to
+four. ``emtwin compare --all --jobs N`` runs N scenarios at once, for machines with cores to
+spare (on 2 cores it was slower: 101 s against 83 s for one at a time).
 Each scenario is seeded on its own, so the results do not depend on the number of workers
 or their order. Workers are spawned, not forked: the parent holds BLAS and compiler
 threads, and forking a threaded process can deadlock the child. A spawned worker imports
@@ -11,22 +12,16 @@ PyMC again (about 2 s, once per worker, not per scenario).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
-__all__ = ["default_jobs", "run_all"]
+__all__ = ["run_all"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def default_jobs(n_tasks: int) -> int:
-    """Workers to use for ``n_tasks`` tasks: one per core, never more than the tasks."""
-    return max(1, min(n_tasks, os.cpu_count() or 1))
 
 
 def run_all(
