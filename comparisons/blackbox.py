@@ -12,8 +12,8 @@ same likelihood in both twins              the log-likelihood your code reports 
 stationary point                           the gradient there vanishes: the Newton step it
                                            implies is below ``stationary_tol`` (1e-6) in
                                            every parameter
-MAP from your estimate stays there         PyMC's find_MAP started at your parameters moves
-                                           none of them by more than 1e-4
+MAP from your estimate stays there         MAP (find_MAP's objective, L-BFGS-B) from your
+                                           parameters moves none of them by more than 1e-4
 no higher maximum from other starts        L-BFGS-B on the same objective, from starts
                                            around yours, finds no higher log-likelihood
 identifiable (info)                        the curvature there has no flat direction; if it
@@ -85,7 +85,8 @@ class BlackBoxComparison(Verdicts):
         The PyMC model's log-likelihood at your parameters (nats, priors excluded).
     stationarity : emtwin.models.gradient.Stationarity
     map : emtwin.models.fitting.MAPFit
-        ``pm.find_MAP`` from your parameters, components aligned to yours.
+        :func:`emtwin.models.fitting.fit_map` (``pm.find_MAP``'s objective) from your
+        parameters, components aligned to yours.
     other_starts : list of emtwin.models.gradient.LocalFit
         L-BFGS-B runs from the other starts.
     higher_maxima : list of emtwin.models.gradient.LocalFit
