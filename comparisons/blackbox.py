@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from emtwin.em_reference.driver import Params
-from emtwin.models import fitting, gradient
+from emtwin.models import fitting, gradient, precision
 
 from .custom import _callable_name, build_checked, check_params
 from .harness import (
@@ -274,7 +274,7 @@ def check_em(
     higher = _distinct_higher(fits, loglik, components)
     timings["starts"] = time.perf_counter() - t
 
-    checks = _checks(who, reported, loglik, stat, stationary_tol, params, map_fit, fits, higher, curv, components)
+    checks = _checks(who, reported, loglik, stat, stationary_tol, params, map_fit, fits, higher, curv, components, model)
     rows = _rows(components, params, map_fit, stat)
     settings = {
         "n_starts": len(other),
@@ -304,10 +304,15 @@ def _fmt_point(params: Mapping[str, Any], digits: int = 4) -> str:
     return ", ".join(f"{k}={np.array2string(np.asarray(v), precision=digits, separator=', ')}" for k, v in params.items())
 
 
+def _why_likelihoods_differ(model: Any) -> str:
+    why = precision.explain_narrow_floats(model)
+    return f"); {why}" if why else "; a constant left out, such as log x!, or a different model?)"
+
+
 def _checks(
     who: str, reported: float | None, loglik: float, stat: gradient.Stationarity, stationary_tol: float,
     params: Params, map_fit: fitting.MAPFit, fits: list[gradient.LocalFit], higher: list[gradient.LocalFit],
-    curv: fitting.Curvature, comp: Components,
+    curv: fitting.Curvature, comp: Components, model: Any,
 ) -> list[Check]:
     checks = []
     if reported is None:
@@ -320,7 +325,7 @@ def _checks(
             "same likelihood in both twins", rel <= LOGLIK_RTOL, rel, LOGLIK_RTOL,
             f"{who} reports {reported:.10g}, the PyMC model gives {loglik:.10g} at those parameters "
             f"(difference {reported - loglik:+.3g} nats"
-            + (")" if rel <= LOGLIK_RTOL else "; a constant left out, such as log x!, or a different model?)"),
+            + (")" if rel <= LOGLIK_RTOL else _why_likelihoods_differ(model)),
         ))
 
     grads = flatten(stat.gradient, comp)

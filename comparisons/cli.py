@@ -143,12 +143,21 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except (ValueError, FloatingPointError) as err:  # bad input, as for compare
         print(f"emtwin: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
+    lines = []
     for section in report.sections:
         c = section.report.comparison
-        extra = "" if section.ok or not c.ok else " (a report check failed)"
-        print(f"{c.scenario:<18} {c.verdict}{extra}")
+        lines.append((c.scenario, c.verdict, "" if section.ok or not c.ok else "a report check failed"))
+    print("\n".join(_summary(lines)))
     print(f"report: {report.path / 'index.html'}")
     return EXIT_AGREE if report.ok else EXIT_DISAGREE
+
+
+def _summary(lines: Sequence[tuple[str, str, str]]) -> list[str]:
+    """One line per scenario, ``name  verdict  notes``, each column aligned."""
+    name_width = max(len(name) for name, _, _ in lines)
+    verdict_width = max(len(verdict) for _, verdict, _ in lines)
+    return [f"{name:<{name_width}}  {verdict:<{verdict_width}}  {notes}" if notes else f"{name:<{name_width}}  {verdict}"
+            for name, verdict, notes in lines]
 
 
 def _one_line(err: BaseException) -> str:
@@ -184,13 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload = [c.to_dict() for c in results]
         print(json.dumps(payload if args.all else payload[0], indent=2))
     elif args.all:
-        width = max(len(c.scenario) for c in results)
+        lines = []
         for c in results:
             failed = [check.name for check in c.failures]
             warned = [check.name for check in c.warnings]
-            extra = (f"  failed: {', '.join(failed)}" if failed else "") + (
-                f"  warnings: {', '.join(warned)}" if warned else "")
-            print(f"{c.scenario:<{width}}  {c.verdict}{extra}")
+            notes = "  ".join(([f"failed: {', '.join(failed)}"] if failed else [])
+                              + ([f"warnings: {', '.join(warned)}"] if warned else []))
+            lines.append((c.scenario, c.verdict, notes))
+        print("\n".join(_summary(lines)))
     else:
         print(results[0].table())
     return EXIT_AGREE if all(c.ok for c in results) else EXIT_DISAGREE

@@ -47,7 +47,7 @@ from scipy.stats import gaussian_kde
 
 from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import EMResult, Params
-from emtwin.models import fitting
+from emtwin.models import fitting, precision
 
 from .registry import get_scenario
 from .scenario import Check, Components, Scenario
@@ -234,19 +234,22 @@ def _say(progress: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def same_likelihood(em_ll: float, model_ll: float, model: Any, who: str = "EM's") -> Check:
+    """``who`` log-likelihood against the PyMC model's at the same parameters. When they
+    differ, the message says whether the model computes part of it in a narrow float."""
+    gap = abs(em_ll - model_ll) / max(abs(em_ll), 1.0)
+    details = f"{who} log-likelihood {em_ll:.10g} vs the PyMC model's {model_ll:.10g} at {who} parameters"
+    if not gap <= LOGLIK_RTOL:
+        why = precision.explain_narrow_floats(model)
+        details += f" (relative difference {gap:.2e}); {why}" if why else f" (relative difference {gap:.2e})"
+    return Check("same likelihood in both twins", gap <= LOGLIK_RTOL, gap, LOGLIK_RTOL, details)
+
+
 def _checks_em_map(
     comp: Components, em_params: Params, em_ll: float, em_ll_pymc: float, map_fit: fitting.MAPFit | None,
-    identifiable: bool, map_is_mle: bool,
+    identifiable: bool, map_is_mle: bool, model: Any,
 ) -> list[Check]:
-    checks = [
-        Check(
-            "same likelihood in both twins",
-            abs(em_ll - em_ll_pymc) <= LOGLIK_RTOL * max(abs(em_ll), 1.0),
-            abs(em_ll - em_ll_pymc) / max(abs(em_ll), 1.0),
-            LOGLIK_RTOL,
-            f"EM's log-likelihood {em_ll:.10g} vs the PyMC model's {em_ll_pymc:.10g} at EM's parameters",
-        )
-    ]
+    checks = [same_likelihood(em_ll, em_ll_pymc, model)]
     if map_fit is None:
         return checks
     checks.append(
@@ -451,7 +454,7 @@ def compare(
         _check_em_converged(em),
         *_check_distinct(em_params, comp),
         *_checks_em_map(comp, em_params, em.log_likelihood, em_ll_pymc, map_fit, curv.identifiable,
-                        sc.map_is_mle(dict(model_options))),
+                        sc.map_is_mle(dict(model_options)), model),
     ]
     functionals = {}
     for fname, func in sc.functionals.items():

@@ -7,8 +7,10 @@ the sampler the trace names), never retyped, so they cannot drift from what was 
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,9 +278,27 @@ def _ridge(r: ScenarioReport) -> str:
     return text
 
 
-def section(r: ScenarioReport, *, progress: bool = False) -> Section:
-    """Figures (as PNG), captions, tables, label checks and the ridge paragraph of one scenario."""
+def file_slug(name: str, taken: Iterable[str] = ()) -> str:
+    """A file-name stem for scenario ``name``: lowercase ASCII letters, digits and single
+    dashes, never starting with a dash or a dot, and not one of ``taken`` (``-2``, ``-3``, ...
+    appended). A user's scenario name can hold ``/``, ``..`` or any Unicode; a file name
+    made from it must stay inside the report folder and mean one scenario."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "scenario"
+    taken = set(taken)
+    slug, n = stem, 1
+    while slug in taken:
+        n += 1
+        slug = f"{stem}-{n}"
+    return slug
+
+
+def section(r: ScenarioReport, *, progress: bool = False, slug: str | None = None) -> Section:
+    """Figures (as PNG), captions, tables, label checks and the ridge paragraph of one
+    scenario. Figure files are named ``{slug}-{piece}``; ``slug`` defaults to
+    :func:`file_slug` of the scenario's name."""
     name = r.scenario.name
+    slug = file_slug(name) if slug is None else slug
     if progress:
         print(f"[{name}] drawing figures ...", file=sys.stderr, flush=True)
     figs: dict[str, FigureFile] = {}
@@ -287,7 +307,7 @@ def section(r: ScenarioReport, *, progress: bool = False) -> Section:
     texts: dict[str, str] = {}
 
     def add(key: str, heading: str, caption: str, fig: Any) -> None:
-        figs[key] = FigureFile(f"{name}-{key}", heading, caption, figures.png(fig))
+        figs[key] = FigureFile(f"{slug}-{key}", heading, caption, figures.png(fig))
 
     add("em-path", "The EM path", *_em_path(r))
     add("loglik", "Why EM converges", *_loglik(r))

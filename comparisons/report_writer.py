@@ -37,7 +37,7 @@ import numpy as np
 
 from .report import _jsonable, comparison_to_dict, format_comparison, versions
 from .report_parts import ReportSettings, ScenarioReport, scenario_report
-from .report_sections import Section, convergence_rate, section
+from .report_sections import Section, convergence_rate, file_slug, section
 from .registry import get_scenario
 from .scenario import Check, Scenario
 
@@ -345,7 +345,34 @@ def _prepare(out: Path) -> None:
                 f"out = {str(out)!r} is a folder that holds something other than an emtwin report (no results.json "
                 f"of format {FORMAT}); give a new or empty folder, or an earlier report's, which is replaced."
             )
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_writable(out)
+
+
+def _check_writable(out: Path) -> None:
+    """Make ``out``'s parent folders and prove a folder can be made beside ``out`` (where the
+    report is built before it is renamed into place), so a report that runs for minutes
+    does not die when it writes. Raises one ValueError saying why not."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.probe-{uuid.uuid4().hex[:12]}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        blocker = next((p for p in [out, *out.parents] if p.exists() and not p.is_dir()), None)
+        nearest = next((p for p in out.parents if p.is_dir()), out.anchor)
+        reason = (f"{str(blocker)!r} is a file, not a folder" if blocker is not None
+                  else f"no folder can be made in {str(nearest)!r} ({err.strerror or type(err).__name__})")
+        raise ValueError(
+            f"out = {str(out)!r} cannot be written: {reason}. Give a folder you can write to."
+        ) from None
+
+
+def _inside(folder: Path, path: Path) -> Path:
+    """``path``, after checking that it names a file inside ``folder``: nothing the report
+    writes may land elsewhere, whatever a scenario is called."""
+    if not path.resolve().is_relative_to(folder.resolve()) or path.resolve() == folder.resolve():
+        raise RuntimeError(f"refusing to write {str(path)!r}: it lies outside the report folder {str(folder)!r}")
+    return path
 
 
 def _publish(build: Path, out: Path) -> None:
@@ -408,6 +435,9 @@ def write_report(
     names = [s.name for s in scenarios]
     command = command or f"emtwin report {' '.join(names)} --out {out} --seed {settings.seed}"
 
+    slugs: list[str] = []
+    for name in names:
+        slugs.append(file_slug(name, taken=slugs))
     sections = []
     for i, target in enumerate(scenarios):
         if progress:
@@ -415,7 +445,8 @@ def write_report(
         with warnings.catch_warnings():
             # Report figures are drawn many at a time; the limit is for interactive sessions.
             warnings.filterwarnings("ignore", message="More than 20 figures", category=RuntimeWarning)
-            sections.append(section(scenario_report(target, settings, progress=progress), progress=progress))
+            sections.append(section(scenario_report(target, settings, progress=progress), progress=progress,
+                                    slug=slugs[i]))
 
     import matplotlib
     import arviz_plots
@@ -449,7 +480,7 @@ def write_report(
         (build / "figures").mkdir()
         for s in sections:
             for fig in s.figures.values():
-                (build / "figures" / f"{fig.slug}.png").write_bytes(fig.png)
+                _inside(build, build / "figures" / f"{fig.slug}.png").write_bytes(fig.png)
         (build / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
         (build / "report.md").write_text(markdown, encoding="utf-8")
         # Last, so a folder with an index.html is a finished one even before the rename.

@@ -26,6 +26,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.optimize import minimize
 
+from .precision import compile_fn, exact_arithmetic
+
 __all__ = [
     "NUTS_SAMPLERS",
     "Curvature",
@@ -199,7 +201,7 @@ FD_STEP = float(np.finfo(float).eps ** (1 / 3))
 def _shapes(model: pm.Model) -> dict[str, tuple[int, ...]]:
     """Constrained shape of every free variable, evaluated once (``rv.shape.eval()``
     compiles a function on every call)."""
-    shapes = model.compile_fn([rv.shape for rv in model.free_RVs], inputs=[], point_fn=False)()
+    shapes = compile_fn(model, [rv.shape for rv in model.free_RVs], [])()
     return {rv.name: tuple(int(n) for n in shape) for rv, shape in zip(model.free_RVs, shapes)}
 
 
@@ -214,14 +216,14 @@ def _to_unconstrained_fn(model: pm.Model) -> Any:
     for rv in model.free_RVs:
         transform = model.rvs_to_transforms.get(rv)
         forward.append(rv if transform is None else transform.forward(rv, *rv.owner.inputs))
-    return model.compile_fn(forward, inputs=model.free_RVs, point_fn=False)
+    return compile_fn(model, forward, model.free_RVs)
 
 
 @functools.cache
 def _to_constrained_fn(model: pm.Model) -> Any:
     """Unconstrained values → constrained free variables followed by every Deterministic."""
     reported = model.replace_rvs_by_values(model.free_RVs + model.deterministics)
-    return model.compile_fn(reported, inputs=_value_vars(model), point_fn=False)
+    return compile_fn(model, reported, _value_vars(model))
 
 
 @functools.cache
@@ -231,7 +233,7 @@ def _loglik_fn(model: pm.Model) -> Any:
     value_vars = _value_vars(model)
     loglik = model.logp(vars=model.observed_RVs, jacobian=False)
     grad = pt.concatenate([g.ravel() for g in pt.grad(loglik, value_vars)])
-    return model.compile_fn([loglik, grad], inputs=value_vars, point_fn=False)
+    return compile_fn(model, [loglik, grad], value_vars)
 
 
 @functools.cache
@@ -241,7 +243,7 @@ def _objective_fn(model: pm.Model) -> Any:
     value_vars = _value_vars(model)
     logp = model.logp(jacobian=False)
     grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
-    return model.compile_fn([logp, grad], inputs=value_vars, point_fn=False)
+    return compile_fn(model, [logp, grad], value_vars)
 
 
 def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:
@@ -521,7 +523,7 @@ def fit_advi(
     n, draws, seed = checked["n"], checked["draws"], checked["seed"]
     start = _check_start(model, start)
     names = _reported_names(model)
-    with _pymc_quiet():
+    with _pymc_quiet(), exact_arithmetic():
         approx = pm.fit(n=n, method="advi", model=model, start=start, random_seed=seed, progressbar=progress)
         # The next seed for the draws, wrapping at the top of PyMC's range.
         idata = approx.sample(draws, random_seed=(seed + 1) % (MAX_SEED + 1))
@@ -574,7 +576,7 @@ def fit_nuts(
     draws, tune, chains, seed = checked["draws"], checked["tune"], checked["chains"], checked["seed"]
     start = _check_start(model, start)
     names = _reported_names(model)
-    with _pymc_quiet():
+    with _pymc_quiet(), exact_arithmetic():
         idata = pm.sample(
             draws,
             tune=tune,

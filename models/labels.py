@@ -24,6 +24,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions.mixture import MixtureRV
 
+from .precision import compile_fn
+
 __all__ = ["LabelProbabilities", "mixture_label_probabilities"]
 
 LabelProbabilities = Callable[[Mapping[str, Any]], np.ndarray]
@@ -86,7 +88,7 @@ def mixture_label_probabilities(model: pm.Model, observed: str | None = None) ->
     # Normalised in log space: w_j p_j(x_i) underflows for points far from every component.
     probabilities = pt.exp(log_joint - pt.logsumexp(log_joint, axis=-1, keepdims=True))
     names = [free.name for free in model.free_RVs]
-    fn = model.compile_fn(probabilities, inputs=model.free_RVs, point_fn=False)
+    fn = compile_fn(model, probabilities, model.free_RVs)
 
     def label_probabilities(params: Mapping[str, Any]) -> np.ndarray:
         missing = [n for n in names if n not in params]

@@ -122,3 +122,15 @@ def test_progress_goes_to_stderr_and_stdout_keeps_only_results(capfd):
     assert captured.out == ""
     assert "[coin-sets] NUTS ..." in captured.err
     assert "[coin-sets] ADVI ..." in captured.err
+
+
+def test_summary_lines_align_every_column():
+    lines = cli._summary([("one-coin", "agree", ""), ("interleaved-coins", "non-identifiable", ""),
+                          ("gaussian-mixture-2d", "agree", "warnings: ADVI loss settled"),
+                          ("coin-sets", "disagree", "failed: EM vs MAP parameters")])
+    assert lines == [
+        "one-coin             agree",
+        "interleaved-coins    non-identifiable",
+        "gaussian-mixture-2d  agree             warnings: ADVI loss settled",
+        "coin-sets            disagree          failed: EM vs MAP parameters",
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import json
 import os
 import re
@@ -328,7 +329,7 @@ def test_cli_report_exits_0_and_prints_the_verdicts_and_path(reuse, tmp_path, ca
     code = cli.main(["report", "coin-sets", "--out", str(tmp_path / "r"), "--quiet"])
     assert code == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["coin-sets          agree", f"report: {tmp_path / 'r' / 'index.html'}"]
+    assert out == ["coin-sets  agree", f"report: {tmp_path / 'r' / 'index.html'}"]
     results = json.loads((tmp_path / "r" / "results.json").read_text())
     assert results["command"] == f"emtwin report coin-sets --out {tmp_path / 'r'} --quiet"
 
@@ -340,7 +341,7 @@ def test_cli_report_exits_1_when_the_twins_disagree(parts, tmp_path, monkeypatch
                                                                    checks=good.comparison.checks + [failing]))
     monkeypatch.setattr(report_writer, "scenario_report", lambda target, settings, progress=False: bad)
     assert cli.main(["report", "coin-sets", "--out", str(tmp_path / "r"), "--quiet"]) == 1
-    assert capsys.readouterr().out.splitlines()[0] == "coin-sets          disagree"
+    assert capsys.readouterr().out.splitlines()[0] == "coin-sets  disagree"
     assert "verdict: DISAGREE" in (tmp_path / "r" / "report.md").read_text()
 
 
@@ -366,6 +367,81 @@ def test_cli_report_into_a_file_exits_2_with_one_line(tmp_path, capsys):
     assert cli.main(["report", "coin-sets", "--out", str(target), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err == f"emtwin: error: out must be a folder; {str(target)!r} is a file.\n"
+
+
+def _read_only_folder(path: Path) -> Path:
+    """A folder nobody may create files in: mode 0555, and as root (whom modes do not stop)
+    also the immutable attribute. Undone by ``_writable_again``."""
+    path.mkdir()
+    path.chmod(0o555)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    return path
+
+
+def _writable_again(path: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("case", ["parent is a file", "read-only folder", "under /proc"])
+def test_an_out_that_cannot_be_written_exits_2_before_any_scenario_runs(case, tmp_path, monkeypatch, capsys):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a scenario ran before --out was checked")
+
+    monkeypatch.setattr(report_writer, "scenario_report", must_not_run)
+    if case == "parent is a file":
+        (tmp_path / "notes.txt").write_text("mine")
+        out = tmp_path / "notes.txt" / "r"
+        expected = f"out = {str(out)!r} cannot be written: {str(tmp_path / 'notes.txt')!r} is a file, not a folder."
+    elif case == "read-only folder":
+        locked = _read_only_folder(tmp_path / "locked")
+        out = locked / "r"
+        expected = f"out = {str(out)!r} cannot be written: no folder can be made in {str(locked)!r} ("
+    else:
+        out = Path("/proc/forbidden/x")
+        expected = "out = '/proc/forbidden/x' cannot be written: no folder can be made in '/proc' ("
+    try:
+        code = cli.main(["report", "coin-sets", "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+    finally:
+        if case == "read-only folder":
+            _writable_again(locked)
+    assert code == 2
+    assert err.startswith(f"emtwin: error: {expected}") and err.endswith(" Give a folder you can write to.\n"), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("names", "slugs"),
+    [
+        (["a</b>", "a b"], ["a-b", "a-b-2"]),  # a slash, and two names with one slug
+        (["../../pwned"], ["pwned"]),
+        (["-rf --all"], ["rf-all"]),
+        (["Münze über π", "硬币"], ["munze-uber", "scenario"]),
+    ],
+)
+def test_figure_files_get_safe_unique_names_inside_the_folder(names, slugs, parts, tmp_path, monkeypatch):
+    coin = parts["coin-sets"]
+    renamed = {name: dataclasses.replace(coin, scenario=dataclasses.replace(coin.scenario, name=name))
+               for name in names}
+    monkeypatch.setattr(report_writer, "scenario_report", lambda target, settings, progress=False: renamed[target.name])
+    out = tmp_path / "deep" / "r"
+    report_writer.write_report([r.scenario for r in renamed.values()], out, SMALL)
+    # Nothing outside the folder: tmp_path holds the report's parent and nothing else.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep"]
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["r"]
+    files = sorted(p.name for p in (out / "figures").iterdir())
+    expected = sorted(f"{slug}-{piece}.png" for slug in slugs
+                      for piece in ("em-path", "loglik", "posterior", "labels", "growth"))
+    assert files == expected
+    assert report_writer.check_report(out) == []
+    # The page still shows each scenario's real name, escaped.
+    page = (out / "index.html").read_text()
+    for name in names:
+        assert html.escape(name) in page
 
 
 def test_progress_lines_go_to_stderr(reuse, tmp_path, capsys):

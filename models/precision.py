@@ -1,0 +1,183 @@
+"""What the PyMC twin computes in: float64 arithmetic, the same bits in every process.
+
+Two traps make a PyMC twin's numbers differ from the EM twin's, or from its own in another
+process, with nothing in the output saying why:
+
+* **fastmath.** PyTensor's Numba backend compiles with LLVM's fast-math flags by default
+  (``reassoc``, ``contract``: sums reordered, ``a*b + c`` fused). A graph compiled afresh
+  inlines its kernels and is fused one way; the same graph loaded from the on-disk Numba
+  cache links separately cached kernels and is fused another. Measured here on the 2-D
+  Gaussian mixture's log-likelihood: -1458.8117439303694 cold, -1458.8117439303678 warm, so
+  ``emtwin compare`` in a fresh process (cold) and in a pool worker (warm) differed in the
+  last bits. :func:`exact_arithmetic` compiles without fast-math: one answer, cold or warm.
+* **narrow floats.** A Python int in a model becomes the smallest integer constant that
+  holds it (``n=197`` is int16) and some operations on small integers compute in float32:
+  ``pm.Multinomial(n=197, ...)`` has ``gammaln(198)`` in float32 and a log-likelihood
+  1.4e-5 nats from SciPy's. :func:`narrow_float_computations` finds such operations in the
+  uncompiled log-likelihood graph (the compiled one folds them into an already rounded
+  float64 constant, so it cannot be seen there) and keeps the ones whose value really
+  changes; :func:`explain_narrow_floats` words them for a failing check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.traversal import ancestors, applys_between
+
+__all__ = ["NarrowFloat", "compile_fn", "exact_arithmetic", "explain_narrow_floats", "narrow_float_computations"]
+
+
+@contextlib.contextmanager
+def exact_arithmetic() -> Iterator[None]:
+    """Compile PyTensor functions inside this block without Numba's fast-math flags.
+
+    Every compile emtwin makes (its own compiled functions, ``pm.fit``, ``pm.sample``) runs
+    inside it, so a number does not depend on whether the PyTensor cache was warm. The flag
+    is restored on exit: a user's own PyTensor settings stay theirs. PyMC's chain processes
+    are forked from this one and inherit the flag.
+    """
+    with pytensor.config.change_flags(numba__fastmath=False):
+        yield
+
+
+def compile_fn(model, outputs, inputs):
+    """``model.compile_fn(outputs, inputs=inputs, point_fn=False)`` under
+    :func:`exact_arithmetic`: how every emtwin function of a PyMC model is compiled."""
+    with exact_arithmetic():
+        return model.compile_fn(outputs, inputs=inputs, point_fn=False)
+
+
+@dataclass(frozen=True)
+class NarrowFloat:
+    """One operation of the log-likelihood computed in a float narrower than ``floatX``.
+
+    ``operation`` is the PyTensor operation (``Gammaln``), ``dtype`` the narrow float it
+    computed in, ``inputs`` its inputs as text with their dtypes, ``variable`` the observed
+    variable whose log-likelihood holds it, ``value`` and ``exact`` its value as computed and
+    recomputed in ``floatX`` (the largest entry difference is ``error``), ``sources`` the
+    small-integer constants it is computed from (where a Python int entered the model).
+    """
+
+    operation: str
+    dtype: str
+    inputs: tuple[str, ...]
+    variable: str
+    value: float
+    exact: float
+    error: float
+    sources: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        return (
+            f"{self.operation} on {', '.join(self.inputs)} is computed in {self.dtype} in the log-likelihood "
+            f"of {self.variable!r} ({self.value!r} instead of {self.exact!r}, off by {self.error:.3g})"
+        )
+
+
+def _value_text(data: np.ndarray) -> str:
+    data = np.asarray(data)
+    return str(data.item()) if data.size == 1 else f"an array of shape {data.shape}"
+
+
+def _small_int_constants(var: Variable) -> list[Constant]:
+    """The integer constants narrower than int64 that ``var`` is computed from: where a
+    Python int entered the model."""
+    return [a for a in ancestors([var]) if isinstance(a, Constant) and str(a.dtype).startswith(("int", "uint"))
+            and np.dtype(a.dtype).itemsize < 8 and np.size(a.data) == 1 and abs(int(a.data)) > 1]
+
+
+def _shown(var: Variable, constant_only: bool) -> str:
+    if isinstance(var, Constant):
+        return f"the constant {_value_text(var.data)} ({var.dtype})"
+    if not constant_only:
+        return f"{var.name or 'a value'} ({var.dtype})"
+    sources = _small_int_constants(var)
+    origin = f" (from the constant {', '.join(_value_text(c.data) for c in sources)})" if sources else ""
+    return f"the {var.dtype} value {_value_text(_evaluate([var])[0])}{origin}"
+
+
+def _narrow(dtype: str) -> bool:
+    return dtype.startswith("float") and np.dtype(dtype).itemsize < np.dtype(pytensor.config.floatX).itemsize
+
+
+def _evaluate(outputs: Sequence[Variable]) -> list[np.ndarray]:
+    # The Python linker with no rewrites: each operation computed exactly as the graph says
+    # (the rewrites would fold the narrow constant into float64 and hide it), compiled in
+    # milliseconds.
+    mode = pytensor.compile.mode.Mode(linker="py", optimizer=None)
+    return [np.asarray(v) for v in pytensor.function([], list(outputs), mode=mode, on_unused_input="ignore")()]
+
+
+def narrow_float_computations(model, variables: Sequence[Variable] | None = None) -> list[NarrowFloat]:
+    """Operations in the log-likelihood of ``model``'s observed variables (or of
+    ``variables``) that compute in a float narrower than ``floatX`` and thereby change a value.
+
+    Only where the narrowing starts is reported: an operation whose output is narrow while
+    none of its inputs is a narrow float (an int8/int16 promoted to float32, say); what it
+    feeds is narrow only because of it. Each such operation that depends on data and
+    constants alone is recomputed with its inputs cast to ``floatX``; it is kept when the
+    values differ (``log`` of the int8 constant 1 is 0 in any float and is dropped).
+    Operations that depend on a free variable are kept as they are: their value changes
+    with the parameters.
+
+    Returns
+    -------
+    list of NarrowFloat
+        In graph order, one per operation; empty when the log-likelihood is computed in
+        ``floatX`` throughout.
+    """
+    observed = list(model.observed_RVs if variables is None else variables)
+    value_vars = set(model.value_vars)
+    found: list[NarrowFloat] = []
+    seen = set()
+    for rv in observed:
+        logp = model.logp(vars=[rv], jacobian=False, sum=False)
+        outputs = logp if isinstance(logp, list) else [logp]
+        for node in applys_between([], outputs):
+            if node in seen or not any(_narrow(out.dtype) for out in node.outputs):
+                continue
+            if any(_narrow(getattr(i, "dtype", "")) for i in node.inputs):
+                continue  # fed by a narrow float: reported where that one starts
+            seen.add(node)
+            out = next(o for o in node.outputs if _narrow(o.dtype))
+            constant_only = not value_vars & set(ancestors(node.inputs))
+            inputs = tuple(_shown(i, constant_only) for i in node.inputs)
+            operation = type(getattr(node.op, "scalar_op", node.op)).__name__
+            sources = tuple(int(c.data) for i in node.inputs for c in _small_int_constants(i))
+            if not constant_only:
+                found.append(NarrowFloat(operation, out.dtype, inputs, rv.name, np.nan, np.nan, np.nan, sources))
+                continue
+            widened = node.op.make_node(
+                *[pt.cast(i, pytensor.config.floatX) if getattr(i, "dtype", "").startswith(("int", "uint", "float"))
+                  else i for i in node.inputs]
+            ).outputs[node.outputs.index(out)]
+            value, exact = _evaluate([out, widened])
+            error = float(np.max(np.abs(value.astype(float) - exact.astype(float)), initial=0.0))
+            if error > 0 or not np.array_equal(np.isnan(value), np.isnan(exact)):
+                found.append(NarrowFloat(operation, out.dtype, inputs, rv.name,
+                                         float(value.ravel()[0]), float(exact.ravel()[0]), error, sources))
+    return found
+
+
+def explain_narrow_floats(model) -> str:
+    """A sentence for a failing likelihood check: which operations of ``model``'s
+    log-likelihood lose precision in a narrow float, and the fix; ``""`` when none does."""
+    found = narrow_float_computations(model)
+    if not found:
+        return ""
+    parts = "; ".join(f.describe() for f in found)
+    ints = sorted({v for f in found for v in f.sources})
+    fix = (f"pass {', '.join(f'{v} as np.int64({v})' for v in ints)} (or as a float)" if ints
+           else "pass whole numbers to the model as np.int64 arrays or as floats")
+    return (
+        f"the PyMC twin computes in a float narrower than {pytensor.config.floatX}: {parts}. A Python int in "
+        f"a PyMC model becomes the smallest integer type that holds it, and some operations on small integers "
+        f"run in float32: {fix}"
+    )

@@ -1,0 +1,29 @@
+"""Every number one comparison produces, as JSON-ready data: for bit-for-bit checks across
+processes (imported by spawned pool workers and fresh interpreters, so it lives in a module)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+SCENARIO = "gaussian-mixture"  # its log-likelihood's last bits once depended on the compile cache
+OPTIONS = {"methods": ["map", "advi", "nuts"], "seed": 3,
+           "nuts_options": {"draws": 100, "tune": 100, "chains": 2}, "advi_options": {"n": 500, "draws": 100}}
+
+
+def every_number(_: object = None) -> dict:
+    """``compare(SCENARIO, **OPTIONS).to_dict()`` without the timings, plus a SHA-256 of
+    every array the fits hold (EM's traces and responsibilities, MAP's point, each
+    posterior draw): equal outputs, equal bits."""
+    import emtwin
+
+    c = emtwin.compare(SCENARIO, **OPTIONS)
+    numbers = {k: v for k, v in c.to_dict().items() if k not in ("timings_seconds", "versions")}
+    h = hashlib.sha256()
+    arrays = [c.em.loglik_trace, c.em.responsibilities, *c.em.param_trace.values(), *c.map.params.values()]
+    arrays += [fit.idata.posterior[name].values for fit in (c.advi, c.nuts) for name in sorted(fit.mean)]
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=float).tobytes())
+    numbers["arrays_sha256"] = h.hexdigest()
+    return numbers
