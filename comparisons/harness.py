@@ -272,10 +272,12 @@ def _checks_em_map(
         )
     )
     rel = abs(em_ll - map_fit.log_likelihood) / max(abs(em_ll), 1e-300)
+    why = "" if rel <= LOGLIK_RTOL or not map_is_mle else precision.explain_narrow_floats(model)
     checks.append(
         Check("EM vs MAP log-likelihood", rel <= LOGLIK_RTOL, rel, LOGLIK_RTOL,
               f"EM {em_ll:.10g}, MAP {map_fit.log_likelihood:.10g} (relative difference {rel:.1e})"
-              + ("" if map_is_mle else " (not failed: the prior is not flat, so MAP is not the MLE)"),
+              + ("" if map_is_mle else " (not failed: the prior is not flat, so MAP is not the MLE)")
+              + (f"; {why}" if why else ""),
               "error" if map_is_mle else "info")
     )
     return checks
