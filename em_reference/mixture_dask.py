@@ -316,7 +316,7 @@ def pass_sums(data: DaskMixtureData, params: Params, what: str = "a pass") -> mi
     key = _params_key(params)
     if key not in data.passes:
         w, mu, cov = gm._triple(data, params)
-        parts = [dask.delayed(mixture_kernel.block_sums, pure=True)(block, w, mu, cov) for block in data.blocks]
+        parts = [dask.delayed(mixture_kernel.block_sums, pure=False)(block, w, mu, cov) for block in data.blocks]
         data.passes[key] = _compute(_tree(parts, mixture_kernel.merge), what, params, data.timeout)
     return data.passes[key]
 
