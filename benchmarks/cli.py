@@ -16,7 +16,7 @@ from typing import Any
 from . import report
 from .isolated import REPO_ROOT
 from .machine import machine_info
-from .settings import FULL, QUICK, SECTIONS, Settings
+from .settings import FULL, OPTIONAL_SECTIONS, QUICK, SECTIONS, Settings
 from .timing import say
 
 __all__ = ["main", "parse_args"]
@@ -42,10 +42,11 @@ def _sections(values: list[str] | None) -> tuple[str, ...]:
     if not values:
         return SECTIONS
     chosen = {name.strip() for value in values for name in value.split(",") if name.strip()}
-    unknown = sorted(chosen - set(SECTIONS))
+    unknown = sorted(chosen - set(SECTIONS) - set(OPTIONAL_SECTIONS))
     if unknown:
-        raise argparse.ArgumentTypeError(f"--only takes {', '.join(SECTIONS)}; got {', '.join(unknown)}")
-    return tuple(name for name in SECTIONS if name in chosen)
+        raise argparse.ArgumentTypeError(
+            f"--only takes {', '.join(SECTIONS + OPTIONAL_SECTIONS)}; got {', '.join(unknown)}")
+    return tuple(name for name in SECTIONS + OPTIONAL_SECTIONS if name in chosen)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -102,6 +103,11 @@ def run(settings: Settings, sections: Sequence[str]) -> dict[str, Any]:
     if "nuts" in sections:
         results["nuts"] = run_nuts(settings)
         _show(report.nuts_tables(results["nuts"]))
+    if "scale" in sections:
+        from .scale import run_scale, scale_table  # needs the `scale` extra
+
+        results["scale"] = run_scale(seed=settings.seed)
+        _show(scale_table(results["scale"]))
     return results
 
 

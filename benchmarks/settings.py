@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["FULL", "QUICK", "SECTIONS", "Settings"]
+__all__ = ["FULL", "OPTIONAL_SECTIONS", "QUICK", "SECTIONS", "Settings"]
 
 # The benchmark's sections, in the order they run (``--only`` picks some).
 SECTIONS = ("em", "limit", "memory", "map", "nuts")
+# Run only when asked (`--only scale`): 800 MB on disk and the `scale` extra (issue 18).
+OPTIONAL_SECTIONS = ("scale",)
 
 
 @dataclass(frozen=True)

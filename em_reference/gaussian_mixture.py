@@ -70,6 +70,7 @@ them to it.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -197,13 +198,19 @@ def _count_distinct(cols: np.ndarray, up_to: int) -> int:
     Enough to check k <= distinct points: ``up_to`` sweeps of the data rather than the sort
     of all N points that counting every distinct row needs (~1 s at N = 10⁶).
     """
-    unseen = np.ones(len(cols), dtype=bool)  # rows equal to none of those counted so far
-    found = 0
-    while found < up_to and unseen.any():
+    return len(_distinct_rows(cols, up_to))
+
+
+def _distinct_rows(cols: np.ndarray, up_to: int) -> np.ndarray:
+    """The first ``up_to`` distinct rows of ``cols`` (N, d), in order of appearance (all
+    of them if there are fewer): shape (≤ up_to, d)."""
+    unseen = np.ones(len(cols), dtype=bool)  # rows equal to none of those found so far
+    found = []
+    while len(found) < up_to and unseen.any():
         row = cols[np.argmax(unseen)]  # the first unseen row
         unseen &= np.any(cols != row, axis=1)
-        found += 1
-    return found
+        found.append(row)
+    return np.array(found).reshape(len(found), cols.shape[1])
 
 
 @dataclass(frozen=True)
@@ -567,9 +574,12 @@ def _distinct_points(data: MixtureData) -> np.ndarray:
     return np.unique(data.x, axis=0)
 
 
-def _start_with_means(data: MixtureData, mu: np.ndarray) -> Params:
-    x = _as_columns(data.x)
-    whole = np.atleast_2d(np.cov(x, rowvar=False, bias=True)) / data.k**2
+def _start_with_means(data: MixtureData, mu: np.ndarray, whole_cov: np.ndarray | None = None) -> Params:
+    """Means ``mu`` (k, d), weights 1/k, every covariance the whole data's (``whole_cov``,
+    (d, d), computed from ``data.x`` when not given) over k², floored."""
+    if whole_cov is None:
+        whole_cov = np.atleast_2d(np.cov(_as_columns(data.x), rowvar=False, bias=True))
+    whole = whole_cov / data.k**2
     cov = _floored(np.repeat(whole[None], data.k, axis=0), data.var_floor)
     return _scheme(data, np.full(data.k, 1.0 / data.k), mu, cov)
 
@@ -631,6 +641,12 @@ def _warn_if_collapsed(data: MixtureData, result: EMResult) -> None:
             )
 
 
+def _is_dask_array(data: object) -> bool:
+    """Whether ``data`` is a Dask array, without importing Dask (an optional extra)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(data, dask_array.Array)
+
+
 def fit(
     data: MixtureData | ArrayLike,
     start: Mapping[str, Any] | None = None,
@@ -648,6 +664,8 @@ def fit(
     ----------
     data : MixtureData or array_like, shape (N,) or (N, d)
         The points. Shape (N,) uses ``sigma``, shape (N, d) uses ``cov`` (module docstring).
+        A Dask array (chunked along N only) is fitted block by block where its blocks live,
+        never gathered: :func:`.mixture_dask.fit`, with the same arguments and result.
     start : dict, optional
         ``{"weights", "mu", "sigma"}`` or ``{"weights", "mu", "cov"}``; see
         :func:`check_start`. Default: :func:`default_start`.
@@ -683,6 +701,12 @@ def fit(
     SymmetricFixedPointWarning
         When two components of the answer are equal (EM's symmetric fixed point).
     """
+    if _is_dask_array(data):
+        # Past one machine: the same EM as a map-reduce over the blocks (mixture_dask).
+        from . import mixture_dask
+
+        return mixture_dask.fit(data, start, k=k, var_floor=var_floor, n_starts=n_starts, seed=seed,
+                                tol=tol, max_iter=max_iter)
     if not _is_whole(n_starts) or n_starts < 1:
         raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
     seed = seed_value(seed)

@@ -33,12 +33,13 @@ on disk: the first call on a machine compiles (~1.5 s), later processes load it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
-__all__ = ["CHUNK", "Moments", "em_pass", "responsibilities"]
+__all__ = ["CHUNK", "BlockSums", "Moments", "block_sums", "em_pass", "merge", "moments", "responsibilities"]
 
 # Points per chunk. The working set, (k + d + 3) × CHUNK floats (≈ 0.5 MB for k = 3,
 # d = 1), stays in a core's L2 cache; much larger chunks spill, much smaller ones pay more
@@ -69,12 +70,40 @@ class Moments:
     scatter: np.ndarray
 
 
+@dataclass(frozen=True)
+class BlockSums:
+    """The sums one pass takes over a block of points, in the form blocks merge in.
+
+    :func:`merge` combines any number of them (associatively), so a block can be one
+    chunk, a Dask block or a whole machine's share; :func:`moments` turns the total into
+    the M-step's quantities.
+
+    Attributes
+    ----------
+    log_likelihood : float
+        Σ_i log Σ_j w_j N(x_i | μ_j, Σ_j) over the block, nats.
+    counts : ndarray, shape (k,)
+        Σ_i c_ij over the block.
+    sums : ndarray, shape (k, d)
+        Σ_i c_ij x_i over the block, data units.
+    scatter : ndarray, shape (k, d, d)
+        Σ_i c_ij (x_i − m_j)(x_i − m_j)ᵀ about the block's weighted mean m_j = sums_j / counts_j,
+        not divided by the count.
+    """
+
+    log_likelihood: float
+    counts: np.ndarray
+    sums: np.ndarray
+    scatter: np.ndarray
+
+
 # --------------------------------------------------------------------------- compiled loops
 # Loops run over the points of one chunk innermost, so the compiler vectorises them; loops
-# over components and coordinates (k, d small) stay outside.
+# over components and coordinates (k, d small) stay outside. nogil: they hold no Python
+# objects, so threads (Dask's threaded scheduler, mixture_dask) run blocks at once.
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _chunk_columns(x, start, n, xt):
     """The chunk x[start:start + n] as d contiguous rows, shape (d, ≥ n): 1-D data in place,
     d > 1 copied transposed into xt (d, ≥ n).
@@ -92,7 +121,7 @@ def _chunk_columns(x, start, n, xt):
     return xt
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _shifted_log_joint(cols, n, mu, prec, const, z, out, row_max):
     """out[j, i] = log w_j + log N(x_i | μ_j, Σ_j) − row_max[i] for the chunk's points.
 
@@ -140,7 +169,7 @@ def _shifted_log_joint(cols, n, mu, prec, const, z, out, row_max):
 
 # reassoc lets the compiler split each sum into vector lanes (a different summation order,
 # not a different formula); nothing else is relaxed.
-@numba.njit(cache=True, fastmath={"reassoc"})
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _chunk_moments(p, cols, n, row_max, row_total, inverse, counts, sums, scatter):
     """Normalise p (k, ≥ n) into responsibilities in place and take this chunk's moments.
 
@@ -198,7 +227,7 @@ def _chunk_moments(p, cols, n, row_max, row_total, inverse, counts, sums, scatte
     return shift
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _chunk_responsibilities(p, n, start, out):
     """out[start + i, j] = p[j, i] / Σ_l p[l, i] for i < n: the E-step's rows."""
     k = p.shape[0]
@@ -264,6 +293,12 @@ def em_pass(x: np.ndarray, weights: np.ndarray, mu: np.ndarray, cov: np.ndarray)
         ``counts``, ``mean`` and ``scatter`` are what the slide's M-step computes from the
         responsibilities, before the variance floor; ``log_likelihood`` is at (w, μ, Σ).
     """
+    return moments(block_sums(x, weights, mu, cov))
+
+
+def block_sums(x: np.ndarray, weights: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> BlockSums:
+    """The pass of :func:`em_pass` over the points ``x`` (N, d), chunk by chunk, with the
+    chunks merged by :func:`merge` but not yet divided by the counts. Same arguments."""
     x, weights, mu, cov = _check(x, weights, mu, cov)
     (n_points, d), k = x.shape, len(weights)
     prec, const = _components(weights, mu, cov)
@@ -282,17 +317,46 @@ def em_pass(x: np.ndarray, weights: np.ndarray, mu: np.ndarray, cov: np.ndarray)
         shift = _chunk_moments(p, cols, n, row_max, row_total, z, counts[chunk], sums[chunk], scatter[chunk])
         # log Σ_j w_j N(x_i | ...) = row max + log Σ_j p_ij, summed over the chunk.
         log_lik[chunk] = shift + np.log(row_total[:n], out=row_total[:n]).sum()
-    # Chan, Golub & LeVeque: the scatter about the overall mean is each chunk's scatter
-    # about its own mean plus n_c (m_c − μ)(m_c − μ)ᵀ.
+    return _merge_stacked(log_lik, counts, sums, scatter)
+
+
+def merge(parts: Sequence[BlockSums]) -> BlockSums:
+    """The sums over the union of the blocks: what one pass over all their points gives,
+    up to rounding. The merge between a pass's chunks; associative, so blocks can be
+    merged in a tree (mixture_dask)."""
+    if len(parts) == 1:
+        return parts[0]
+    return _merge_stacked(
+        np.array([part.log_likelihood for part in parts]),
+        np.stack([part.counts for part in parts]),
+        np.stack([part.sums for part in parts]),
+        np.stack([part.scatter for part in parts]),
+    )
+
+
+def _merge_stacked(log_lik: np.ndarray, counts: np.ndarray, sums: np.ndarray, scatter: np.ndarray) -> BlockSums:
+    """Chan, Golub & LeVeque over blocks stacked on axis 0: the scatter about the overall mean
+    is each block's scatter about its own mean plus n_c (m_c − μ)(m_c − μ)ᵀ."""
     n_j = counts.sum(axis=0)
+    total_sums = sums.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty component: NaN, the caller says so
-        mean = sums.sum(axis=0) / n_j[:, None]
-        chunk_mean = np.where(counts[..., None] > 0, sums / np.where(counts > 0, counts, 1.0)[..., None], mean)
-        offset = chunk_mean - mean
+        mean = total_sums / n_j[:, None]
+        # A block holding none of component j (c_ij all 0.0) adds nothing: offset 0, and
+        # never its 0/0 mean (which would make the merged scatter NaN).
+        block_mean = sums / np.where(counts > 0, counts, 1.0)[..., None]
+        offset = np.where(counts[..., None] > 0, block_mean - mean, 0.0)
         total = scatter.sum(axis=0) + np.einsum("cj,cja,cjb->jab", counts, offset, offset)
-        total /= n_j[:, None, None]
+    return BlockSums(float(log_lik.sum()), n_j, total_sums, total)
+
+
+def moments(sums: BlockSums) -> Moments:
+    """The M-step's quantities from merged sums: weighted means and scatters per point."""
+    n_j = sums.counts
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty component: NaN, the caller says so
+        mean = sums.sums / n_j[:, None]
+        total = sums.scatter / n_j[:, None, None]
     # The merge term sums (a, b) and (b, a) in different orders; make it exactly symmetric.
-    return Moments(float(log_lik.sum()), n_j, mean, 0.5 * (total + total.transpose(0, 2, 1)))
+    return Moments(sums.log_likelihood, n_j, mean, 0.5 * (total + total.transpose(0, 2, 1)))
 
 
 def responsibilities(x: np.ndarray, weights: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarray:

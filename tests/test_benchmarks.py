@@ -135,4 +135,4 @@ def test_command_line_prints_tables_and_writes_json(tmp_path, capsys, monkeypatc
 def test_command_line_rejects_an_unknown_section(capsys):
     with pytest.raises(SystemExit):
         cli.parse_args(["--only", "em,gpu"])
-    assert "--only takes em, limit, memory, map, nuts; got gpu" in capsys.readouterr().err
+    assert "--only takes em, limit, memory, map, nuts, scale; got gpu" in capsys.readouterr().err
