@@ -78,8 +78,13 @@ class DataOptions:
 # --------------------------------------------------------------------------- reading text
 
 
-def _text_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, stripped text) of every non-blank line; an empty file is an error."""
+TABLE_HINT = "give a header line naming the columns, then one data row per line"
+TOSSES_HINT = "write tosses as H and T, e.g. HTTHH"
+
+
+def _text_lines(path: Path, hint: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of every non-blank line; an empty file is an error
+    whose message ends with ``hint``, what the file should hold."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets save CSV with a BOM
     except FileNotFoundError:
@@ -90,7 +95,7 @@ def _text_lines(path: Path) -> list[tuple[int, str]]:
         raise DataFileError(f"{path} is not a UTF-8 text file; --data takes CSV or lines of H and T.") from None
     lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
-        raise DataFileError(f"{path} is empty; give one data row per line under a header line.")
+        raise DataFileError(f"{path} is empty; {hint}.")
     return lines
 
 
@@ -112,7 +117,7 @@ def read_table(path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]]
         or a row whose cell count differs from the header's.
     """
     path = Path(path)
-    lines = _text_lines(path)
+    lines = _text_lines(path, TABLE_HINT)
     rows = [(number, [cell.strip() for cell in cells])
             for (number, _), cells in zip(lines, csv.reader(text for _, text in lines))]
     (header_line, header), body = rows[0], rows[1:]
@@ -178,7 +183,7 @@ def _one_column(path: Path, column: str | None) -> tuple[np.ndarray, str]:
 def _tosses(path: Path, *, sets: bool) -> list[str]:
     """Every non-blank line as a string of H and T (spaces dropped, upper case)."""
     out = []
-    for number, text in _text_lines(path):
+    for number, text in _text_lines(path, TOSSES_HINT + (", one set per line" if sets else "")):
         line = "".join(text.split()).upper()
         bad = sorted(set(line) - {"H", "T"})
         if bad:
@@ -259,7 +264,7 @@ def _means(path: Path | None, options: DataOptions) -> em_means.MixtureData:
 def _coin_sets(path: Path | None, options: DataOptions) -> em_coins.TossSets:
     if path is None:
         return SCENARIOS["coin-sets"].make_data()
-    first = _text_lines(path)[0][1]
+    first = _text_lines(path, TOSSES_HINT + ", one set per line, or a CSV of heads,tosses")[0][1]
     if "," in first:
         return _counts(path)
     return em_coins.TossSets.from_strings(_tosses(path, sets=True))
@@ -325,9 +330,10 @@ def read_data(scenario: str, path: str | Path | None, options: DataOptions = Dat
     given = [name for name in DATA_OPTIONS if getattr(options, name) is not None]
     unused = [name for name in given if name not in reader.options]
     if unused:
-        takes = ", ".join(f"--{name}" for name in ("data", *reader.options))
+        takes = ", ".join(f"--{name}" for name in reader.options)
         raise DataFileError(
-            f"{', '.join(f'--{name}' for name in unused)} does not apply to {scenario}; it takes {takes}."
+            f"{', '.join(f'--{name}' for name in unused)} does not apply to {scenario}; "
+            + (f"its data options are --data and {takes}." if takes else "its data come from --data alone.")
         )
     return reader.read(None if path is None else Path(path), options)
 
