@@ -143,7 +143,8 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         targets = [name if name in SCENARIOS else load_scenario(name) for name in names]
         # Files are read before write_report makes the folder: bad input writes nothing.
         chosen = datafiles.choices(args, None if args.all else targets[0])
-        targets = targets if chosen.empty else [datafiles.with_choices(targets[0], chosen)]
+        targets = targets if args.all else [datafiles.with_choices(targets[0], chosen)]
+        settings = dataclasses.replace(settings, model_options=chosen.model_options)
         report = write_report(targets, args.out, settings, progress=not args.quiet,
                               command=shlex.join(["emtwin", *argv]))
     except (ValueError, FloatingPointError) as err:  # bad input, as for compare

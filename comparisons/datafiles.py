@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -507,24 +506,15 @@ def choices(args: argparse.Namespace, scenario: str | Scenario | None) -> Choice
     return Choices(data, start, model_options)
 
 
-def with_choices(scenario: str | Scenario, chosen: Choices) -> Scenario:
-    """``sc`` with the chosen data, start and model options as its own defaults: what
-    ``emtwin report`` runs, so every fit in the report (the table, the refits and the
-    sweeps) uses them, and the MAP-vs-MLE check knows whether the prior is flat."""
+def with_choices(scenario: str | Scenario, chosen: Choices) -> str | Scenario:
+    """``scenario`` with the chosen data and start as its own: what ``emtwin report`` runs,
+    so the table's fits and the refits on these data use them. The model options go to
+    the report's settings (``ReportSettings.model_options``), which every fit takes."""
+    if chosen.data is None and chosen.start is None:
+        return scenario
     sc = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
-    if chosen.empty:
-        return sc
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {"default_start": chosen.start if chosen.start is not None
+                               else sc.start_for(chosen.data, data_given=True)}
     if chosen.data is not None:
         changes["make_data"] = lambda: chosen.data
-    if chosen.data is not None or chosen.start is not None:
-        changes["default_start"] = (chosen.start if chosen.start is not None
-                                    else sc.start_for(chosen.data, data_given=True))
-    if chosen.model_options:
-        bound = dict(chosen.model_options)
-        changes["build_model"] = functools.partial(sc.build_model, **bound)
-        changes["map_is_mle"] = lambda options: sc.map_is_mle({**bound, **options})
-        if sc.extra_checks is not None:
-            changes["extra_checks"] = lambda c: sc.extra_checks(dataclasses.replace(
-                c, settings={**c.settings, "model_options": {**bound, **c.settings["model_options"]}}))
     return dataclasses.replace(sc, **changes)
