@@ -403,7 +403,7 @@ def _positive_float(text: str) -> float:
 def add_options(parser: argparse.ArgumentParser) -> None:
     """``--data``, ``--column``, ``--columns``, ``--k``, ``--sigma``, ``--start``, ``--prior``."""
     group = parser.add_argument_group(
-        "your data and starting point (one scenario; see `emtwin compare --help` for the file formats)")
+        "your data and starting point (one named scenario, not --all)")
     group.add_argument("--data", metavar="FILE",
                        help="your data: a CSV with a header (Gaussian scenarios), lines of H and T "
                             "(coin scenarios; coin-sets: one set per line) or a heads,tosses CSV (coin-sets)")

@@ -40,10 +40,11 @@ def _num(value: float | None, fmt: str = ".4f") -> str:
     return "—" if value is None else format(value, fmt)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def _table(header: list[str], rows: list[list[str]], kind: str = "numbers") -> str:
+    """An HTML table; ``kind`` "numbers" right-aligns every column but the first, "text" none."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="emtwin-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<table class="emtwin-table emtwin-{kind}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _verdict(result: Any) -> str:
@@ -53,7 +54,7 @@ def _verdict(result: Any) -> str:
 
 def _checks(result: Any) -> str:
     rows = [[c.severity if c.severity == "info" else STATUS[c.passed], c.name, c.detail] for c in result.checks]
-    return _table(["", "check", "numbers"], rows)
+    return _table(["", "check", "numbers"], rows, kind="text")
 
 
 def _png_tag(png: bytes, alt: str) -> str:
@@ -85,8 +86,8 @@ def _em_path(c: Any) -> str:
 
 STYLE = ("<style>.emtwin-table{border-collapse:collapse;margin:0.4em 0}"
          ".emtwin-table th,.emtwin-table td{border:1px solid #d0d7de;padding:2px 8px;text-align:right}"
-         ".emtwin-table td:first-child,.emtwin-table th:first-child{text-align:left}"
-         ".emtwin-table td:nth-child(3){text-align:left}</style>")
+         ".emtwin-table td:first-child,.emtwin-table th:first-child,.emtwin-text td,.emtwin-text th"
+         "{text-align:left}</style>")
 
 
 def comparison_html(c: Any) -> str:
