@@ -432,10 +432,6 @@ class Choices:
     start: dict[str, np.ndarray] | None = None
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        return self.data is None and self.start is None and not self.model_options
-
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``emtwin.compare``: only what was chosen."""
         kwargs = {"data": self.data, "start": self.start, "model_options": self.model_options or None}
