@@ -69,7 +69,7 @@ class BlackBoxRow:
         return None if self.map is None else self.em - self.map
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # Verdicts.__repr__: one line
 class BlackBoxComparison(Verdicts):
     """Everything :func:`check_em` found, numbers first, verdict last.
 

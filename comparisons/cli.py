@@ -16,6 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from . import datafiles
 from .custom import _SPEC, compare, load_scenario
 from .harness import METHODS
 from .parallel import run_all
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                      help="with --all: scenarios run at once, one process each (default 1; on 2 cores "
                           "2 was slower, as each scenario's NUTS already uses both)")
+    datafiles.add_options(cmp)
     rep = sub.add_parser(
         "report",
         help="write a report folder: index.html with figures, report.md, results.json",
@@ -120,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true",
                      help="short chains, three data sizes, k <= 3: a first look in seconds per scenario")
     rep.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
+    datafiles.add_options(rep)
     return parser
 
 
@@ -138,6 +141,10 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         settings = dataclasses.replace(settings, n_starts=args.n_starts)
     try:
         targets = [name if name in SCENARIOS else load_scenario(name) for name in names]
+        # Files are read before write_report makes the folder: bad input writes nothing.
+        chosen = datafiles.choices(args, None if args.all else targets[0])
+        targets = targets if args.all else [datafiles.with_choices(targets[0], chosen)]
+        settings = dataclasses.replace(settings, model_options=chosen.model_options)
         report = write_report(targets, args.out, settings, progress=not args.quiet,
                               command=shlex.join(["emtwin", *argv]))
     except (ValueError, FloatingPointError) as err:  # bad input, as for compare
@@ -182,8 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # --all runs registered scenarios only, passed by name: names pickle, so they can
         # go to worker processes.
         targets = [name if name in SCENARIOS else load_scenario(name) for name in names]
+        chosen = datafiles.choices(args, None if args.all else targets[0])
         run = functools.partial(compare, methods=args.methods, seed=args.seed, n_starts=args.n_starts,
-                                progress=progress and jobs == 1)
+                                progress=progress and jobs == 1, **chosen.as_kwargs())
         results = run_all(run, targets, jobs=jobs, label=str, describe=lambda c: c.verdict, progress=progress)
     except (ValueError, FloatingPointError) as err:  # bad input, or a start EM cannot use
         print(f"emtwin: error: {_one_line(err)}", file=sys.stderr)

@@ -195,8 +195,20 @@ class Verdicts:
     def row(self, name: str) -> Any:
         return next(r for r in self.rows if r.name == name)
 
+    def __repr__(self) -> str:
+        """One line: scenario, verdict and counts; the numbers are in ``table()``."""
+        from .notebook import short_repr  # on use: the notebook view draws with matplotlib
 
-@dataclass(frozen=True)
+        return short_repr(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: verdict, table, checks and EM's path (:mod:`.notebook`)."""
+        from .notebook import result_html
+
+        return result_html(self)
+
+
+@dataclass(frozen=True, repr=False)  # Verdicts.__repr__: one line
 class Comparison(Verdicts):
     """Everything one run of the harness found, numbers first, verdict last."""
 

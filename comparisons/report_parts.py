@@ -96,6 +96,9 @@ class ReportSettings:
         Fit only k <= ``max_k`` in the component sweep.
     grid : int
         Grid points per axis of the log-likelihood contour.
+    model_options : dict
+        Passed to the scenario's model builder in every fit, e.g. ``{"prior": (2, 2)}``
+        (``emtwin report --prior 2,2``); empty: the builder's defaults.
     """
 
     seed: int = 0
@@ -106,6 +109,7 @@ class ReportSettings:
     n_sizes: int | None = None
     max_k: int | None = None
     grid: int = 81
+    model_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _whole(self.seed, "seed", 0)
@@ -496,7 +500,7 @@ def _growth(sc: Scenario, settings: ReportSettings, progress: bool) -> Growth:
         with _recorded(messages, f"N = {n}"):
             em = sc.fit_em(data, start, n_starts=settings.n_starts, seed=settings.seed)
             em_params = comp.canonical(em.params)
-            model = sc.build_model(data)
+            model = sc.build_model(data, **settings.model_options)
             em_start = comp.canonical({name: trace[0] for name, trace in em.param_trace.items()})
             fit = fitting.fit_nuts(model, sc.to_model(em_start), seed=settings.seed,
                                    **{**sc.nuts_defaults, **settings.sweep_nuts})
@@ -554,7 +558,7 @@ def _components(sc: Scenario, c: Comparison, settings: ReportSettings, progress:
         data_k, start_k = sweep.with_k(c.data, k)
         with _recorded(caught_messages, f"k = {k}"):
             em = sc.fit_em(data_k, dict(start_k), n_starts=settings.n_starts, seed=settings.seed)
-            model = sc.build_model(data_k)
+            model = sc.build_model(data_k, **settings.model_options)
             # NUTS starts at EM's answer: the sweep asks how well k components predict, not
             # whether the sampler finds the mode.
             fit = fitting.fit_nuts(model, sc.to_model(sc.components.canonical(em.params)), seed=settings.seed,
@@ -625,9 +629,10 @@ def scenario_report(
 
     t = time.perf_counter()
     c = compare(sc, methods=METHODS, seed=settings.seed, n_starts=settings.n_starts,
-                nuts_options=dict(settings.nuts), advi_options=dict(settings.advi), progress=progress)
+                nuts_options=dict(settings.nuts), advi_options=dict(settings.advi),
+                model_options=dict(settings.model_options), progress=progress)
     timings["comparison"] = time.perf_counter() - t
-    model = sc.build_model(c.data)
+    model = sc.build_model(c.data, **settings.model_options)
     order = _raw_to_twin_order(sc, c)
     path = _path(sc, c, order)
 

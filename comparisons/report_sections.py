@@ -171,12 +171,14 @@ def _label_checks(r: ScenarioReport) -> list[Check]:
                     lab.max_diff_at_em, LABEL_ATOL_AT_EM,
                     f"largest |PyMC − EM| over {lab.em.size} label probabilities {lab.max_diff_at_em:.1e}")]
     if lab.pymc_at_map is not None:
-        strict = c.identifiable and r.scenario.map_is_mle({})
+        flat = r.scenario.map_is_mle(dict(c.settings["model_options"]))
+        strict = c.identifiable and flat
+        why = (" (not failed: MAP and EM stop at different points of the flat ridge, where the labels differ; at "
+               "the same point they agree, above)") if flat else (
+               " (not failed: the prior is not flat, so MAP is not the MLE and its labels differ)")
         checks.append(Check(
             "labels: PyMC at its MAP = E-step", lab.max_diff_at_map <= LABEL_ATOL_AT_MAP, lab.max_diff_at_map,
-            LABEL_ATOL_AT_MAP, f"largest |PyMC at MAP − EM| {lab.max_diff_at_map:.1e}"
-            + ("" if strict else " (not failed: MAP and EM stop at different points of the flat ridge, where the "
-               "labels differ; at the same point they agree, above)"),
+            LABEL_ATOL_AT_MAP, f"largest |PyMC at MAP − EM| {lab.max_diff_at_map:.1e}" + ("" if strict else why),
             "error" if strict else "info"))
     return checks
 

@@ -22,6 +22,8 @@ from ..scenario import Components, ComponentSweep, Scenario, Simulator
 
 __all__ = ["SCENARIO"]
 
+LECTURE_START = {"mu": np.array([-1.0, 1.0])}
+
 def _fit_em(data: em_means.MixtureData, start: Mapping[str, Any], **options: Any) -> EMResult:
     if not isinstance(data, em_means.MixtureData):
         raise ValueError(
@@ -54,10 +56,18 @@ def _draw(n: int, rng: np.random.Generator) -> em_means.MixtureData:
                                 means.size, means)
 
 
+def _start(data: Any) -> dict[str, np.ndarray]:
+    """The (j − ½)/k quantiles of the points (EM's default start); for anything but a
+    MixtureData the lecture's start, and the EM twin then says what data it needs."""
+    if not isinstance(data, em_means.MixtureData):
+        return dict(LECTURE_START)
+    return {"mu": np.quantile(data.z, (np.arange(data.k) + 0.5) / data.k)}
+
+
 def _with_k(data: em_means.MixtureData, k: int) -> tuple[em_means.MixtureData, dict[str, np.ndarray]]:
     """The same points with ``k`` components, started at the (j − ½)/k quantiles (EM's default)."""
     refit = em_means.MixtureData(data.z, data.sigma, k)
-    return refit, {"mu": np.quantile(refit.z, (np.arange(k) + 0.5) / k)}
+    return refit, _start(refit)
 
 
 SCENARIO = Scenario(
@@ -65,10 +75,11 @@ SCENARIO = Scenario(
     title="k Gaussians, known shared sigma, equal weights: estimate the means",
     source="lecture: mixture of Gaussians with known σ",
     make_data=em_means.MixtureData.synthetic,
-    default_start={"mu": np.array([-1.0, 1.0])},
+    default_start=LECTURE_START,
     fit_em=_fit_em,
     build_model=_build_model,
     components=Components(params=("mu",), order_by="mu"),  # rows mu1, mu2, ...
+    make_start=_start,
     log_likelihood=em_means.log_likelihood,
     label_probabilities=mixture_label_probabilities,
     simulator=Simulator(draw=_draw, sizes=(25, 100, 400, 1600), unit="points",
