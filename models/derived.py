@@ -41,7 +41,8 @@ from emtwin.em_reference.driver import EMResult, Params, run_em
 from . import fitting
 from .labels import LabelProbabilities, mixture_label_probabilities, mixture_log_joint
 
-__all__ = ["GRADIENT_TOL", "MixtureQ", "QMaximum", "build_mixture_model", "derive_em", "label_posterior", "mixture_q"]
+__all__ = ["GRADIENT_TOL", "MixtureQ", "QMaximum", "build_mixture_model", "derive_em", "label_posterior", "mixture_q",
+           "observed_log_likelihood", "ordering"]
 
 # The M-step stops when every entry of ∂Q/∂u (unconstrained coordinates) is below this.
 GRADIENT_TOL = 1e-10
@@ -234,6 +235,40 @@ def mixture_q(model: pm.Model, observed: str | None = None, *, priors: bool = Fa
     M-step may cross the order the model keeps for sampling).
     """
     return MixtureQ(model, observed, priors, keep_order)
+
+
+@functools.cache
+def observed_log_likelihood(model: pm.Model) -> Callable[[Mapping[str, Any]], float]:
+    """The model's log-likelihood (nats, every observed variable, priors excluded) at
+    constrained parameters, compiled once per model.
+
+    Unlike :func:`emtwin.models.fitting.log_likelihood` it takes no detour through the
+    model's unconstrained coordinates, so it is defined for components in any order (an
+    ordering transform maps an unordered point to NaN); it is the same PyMC log-density.
+    """
+    free = list(model.free_RVs)
+    names = [rv.name for rv in free]
+    loglik = pt.add(*[pm.logp(rv, model.rvs_to_values[rv]).sum() for rv in model.observed_RVs])
+    inputs = [rv.type(name=rv.name) for rv in free]
+    fn = model.compile_fn(graph_replace(loglik, dict(zip(free, inputs)), strict=False), inputs=inputs, point_fn=False)
+
+    def log_likelihood(params: Mapping[str, Any]) -> float:
+        with np.errstate(all="ignore"):
+            return float(fn(*(np.asarray(params[n], dtype=float) for n in names)))
+
+    return log_likelihood
+
+
+def ordering(model: pm.Model) -> dict[str, bool]:
+    """Free variables the model keeps ordered, each with whether the order is ascending."""
+    out = {}
+    for rv in model.free_RVs:
+        transform = model.rvs_to_transforms.get(rv)
+        parts = transform.transform_list if isinstance(transform, Chain) else [transform]
+        for part in parts:
+            if isinstance(part, Ordered):
+                out[rv.name] = bool(part.ascending)
+    return out
 
 
 # --------------------------------------------------------------------------- derived EM
