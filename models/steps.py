@@ -72,8 +72,9 @@ class StepFailure:
         1 for the first E-step and M-step (from ``start``).
     step : {"e_step", "m_step", "log_likelihood"}
     parameter : str
-        The parameter (M-step), ``"responsibilities[i]"`` (row i of the E-step) or
-        ``"log_likelihood"``.
+        The parameter (M-step, the first in the model's order that fails),
+        ``"responsibilities"`` (E-step; ``expected`` and ``got`` are the worst row, named
+        in ``detail``) or ``"log_likelihood"``.
     expected, got : float or ndarray
         The model's value and the user's.
     detail : str
@@ -102,7 +103,8 @@ class StepRow:
 
     iteration: int
     e_gap: float
-    m_gap: float
+    m_gap: float  # largest of m_gaps
+    m_gaps: dict[str, float]  # per parameter: max |θ − θ*| / max(1, |θ*|)
     loglik: float  # the model's log-likelihood (nats) after this iteration's M-step
     loglik_gap: float  # relative |user's − model's|; NaN without a user log-likelihood
     status: dict[str, str]
@@ -322,13 +324,14 @@ def check_steps(
         if gap > LOGLIK_RTOL:
             failure = StepFailure(1, "log_likelihood", "log_likelihood", ll_old, got,
                                   f"at the start; relative difference {gap:.2e} > {LOGLIK_RTOL:g}")
-            rows.append(StepRow(1, np.nan, np.nan, np.nan, gap, {"e_step": "-", "m_step": "-", "log_likelihood": "FAIL"}))
+            rows.append(StepRow(1, np.nan, np.nan, {}, np.nan, gap, {"e_step": "-", "m_step": "-", "log_likelihood": "FAIL"}))
     converged = False
     iteration = 0
     while failure is None and iteration < max_iter:
         iteration += 1
         status = {"e_step": "-", "m_step": "-", "log_likelihood": "-"}
         e_gap = m_gap = loglik_gap = np.nan
+        gaps: dict[str, float] = {}
         ll_new = np.nan
 
         # E-step: the user's responsibilities against the label posterior at the same θ.
@@ -351,15 +354,15 @@ def check_steps(
         if status["e_step"] == "FAIL":
             i = int(np.unravel_index(np.argmax(diff), diff.shape)[0])
             sums = got_r.sum(axis=-1)
-            why = (f"rows of the E-step must sum to one; row {i} sums to {sums[i]:.10g}"
-                   if np.max(np.abs(sums - 1)) > E_STEP_ATOL else
-                   f"largest |difference| {e_gap:.2e} > {E_STEP_ATOL:g}")
-            failure = StepFailure(iteration, "e_step", f"responsibilities[{i}]", expected_r[i], got_r[i], why)
+            why = (f"row {i}; rows of the E-step must sum to one, this one sums to {sums[i]:.10g}"
+                   if abs(sums[i] - 1) > E_STEP_ATOL else
+                   f"row {i}, |difference| {e_gap:.2e} > {E_STEP_ATOL:g}")
+            failure = StepFailure(iteration, "e_step", "responsibilities", expected_r[i], got_r[i], why)
         else:
             # M-step: the user's parameters against argmax Q at the user's responsibilities.
             new = _params(model, m_step(data, got_r), f"m_step {m_name}", builder)
             best = q.maximise(theta, got_r)
-            gaps = {n: np.max(np.abs(new[n] - best.params[n]) / np.maximum(1.0, np.abs(best.params[n])), initial=0.0)
+            gaps = {n: float(np.max(np.abs(new[n] - best.params[n]) / np.maximum(1.0, np.abs(best.params[n])), initial=0.0))
                     for n in q.names}
             m_gap = float(max(gaps.values()))
             wrong = [n for n in q.names if gaps[n] > M_STEP_RTOL]
@@ -401,7 +404,7 @@ def check_steps(
                     theta, ll_old = new, ll_new
                     if change < CONVERGED_TOL:
                         converged = True
-        rows.append(StepRow(iteration, e_gap, m_gap, ll_new, loglik_gap, status))
+        rows.append(StepRow(iteration, e_gap, m_gap, gaps, ll_new, loglik_gap, status))
         if converged:
             break
 
