@@ -41,8 +41,9 @@ class DerivedTwin:
 
     Attributes
     ----------
-    em : EMResult
-        The derived run, parameters keyed by the model's free variables.
+    em : EMResult or None
+        The derived run, parameters keyed by the model's free variables; None when it could
+        not start (``checks`` then holds one info check saying why).
     params : dict
         Its final parameters under the hand-written EM's names (Deterministics included),
         components in the model's order.
@@ -56,7 +57,7 @@ class DerivedTwin:
         Derived EM's wall-clock time per iteration (compilation included on a first call).
     """
 
-    em: EMResult
+    em: EMResult | None
     params: Params
     checks: list[Check]
     columns: dict[str, dict[str, float]]
@@ -115,7 +116,13 @@ def derived_twin(sc: Scenario, data: Any, start: Mapping[str, Any], model: Any, 
     free = fitting.free_names(model)
     model_start = {n: v for n, v in sc.to_model(ordered(em_start)).items() if n in free}
     t = time.perf_counter()
-    run = derive_em(lambda _data: model, data, model_start, tol=em.tol, max_iter=max(em.n_iter + 1, 10_000))
+    try:
+        run = derive_em(lambda _data: model, data, model_start, tol=em.tol, max_iter=max(em.n_iter + 1, 10_000))
+    except ValueError as err:
+        # E.g. a start on a bound of the model's support, where its unconstrained value is
+        # infinite: reported, not hidden, and not a disagreement of the other twins.
+        return DerivedTwin(None, {}, [Check("derived EM", False, np.nan, np.nan, f"not run: {err}", "info")], {},
+                           np.nan, np.nan, np.nan)
     elapsed = time.perf_counter() - t
 
     names = list(em.params)
