@@ -355,6 +355,7 @@ def custom_scenario(
         components=components,
         functionals=dict(functionals or {}),
         log_likelihood=log_likelihood,  # emtwin report: the log-likelihood contour
+        steps=(e_step, m_step, log_likelihood),  # compare's step check
     )
 
 

@@ -49,6 +49,7 @@ from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting, precision
 
+from .derived_twin import derived_twin, has_mixture, step_check
 from .registry import get_scenario
 from .scenario import Check, Components, Scenario
 
@@ -226,6 +227,8 @@ class Comparison(Verdicts):
     settings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     data: Any = field(default=None, repr=False)  # what both twins were given
+    derived: Any = None  # derived_twin.DerivedTwin: EM derived from the PyMC model (issue 14)
+    steps: Any = None  # models.steps.StepCheck: a custom scenario's own steps, checked
 
     def table(self) -> str:
         from .report import format_comparison
@@ -463,12 +466,21 @@ def compare(
         nuts = _aligned(nuts, names, em_params, comp)
         timings["nuts"] = time.perf_counter() - t
 
+    # Issue 14: the EM derived from the model as a third twin; a custom scenario's own steps
+    # checked against the model. (To be re-seated as stages of the refactored pipeline.)
+    t = time.perf_counter()
+    derived = derived_twin(sc, data, start, model, em) if has_mixture(model) else None
+    stepped = step_check(sc, data, start, model)
+    timings["derived_em"] = time.perf_counter() - t
+
     rows = _rows(comp, em_params, map_fit, advi, nuts)
     checks = [
+        *([stepped[1]] if stepped else []),
         _check_em_converged(em),
         *_check_distinct(em_params, comp),
         *_checks_em_map(comp, em_params, em.log_likelihood, em_ll_pymc, map_fit, curv.identifiable,
                         sc.map_is_mle(dict(model_options)), model),
+        *(derived.checks if derived else []),
     ]
     functionals = {}
     for fname, func in sc.functionals.items():
@@ -508,7 +520,8 @@ def compare(
         "advi_options": advi_options,
     }
     result = Comparison(sc.name, methods, rows, checks, em, em_params, map_fit, advi, nuts, curv,
-                        functionals, settings, timings, data=data)
+                        functionals, settings, timings, data=data, derived=derived,
+                        steps=stepped[0] if stepped else None)
     if sc.extra_checks is not None:
         result = dataclasses.replace(result, checks=checks + list(sc.extra_checks(result)))
     return result

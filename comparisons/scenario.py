@@ -160,6 +160,9 @@ class Scenario:
         Draws data of growing size, for posterior mean − MLE and posterior width against N.
     component_sweep : ComponentSweep, optional
         Refits with k = 1..K components, for BIC/AIC against PSIS-LOO.
+    steps : (e_step, m_step, log_likelihood), optional
+        A custom scenario's own step functions (``custom_scenario`` sets them), for
+        :func:`emtwin.check_steps`: every step held to the PyMC model's.
     """
 
     name: str
@@ -180,6 +183,7 @@ class Scenario:
     label_probabilities: Callable[[Any], Callable[[Mapping[str, Any]], np.ndarray]] | None = None
     simulator: Simulator | None = None
     component_sweep: ComponentSweep | None = None
+    steps: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
 
     def start_for(self, data: Any, *, data_given: bool) -> dict[str, Any]:
         """The start to use when the caller gives none: built from the caller's data where

@@ -10,7 +10,12 @@ Your own EM, two ways in:
 * step form: ``emtwin.custom_scenario(name, data=..., start=..., e_step=..., m_step=...,
   log_likelihood=..., build_model=..., components=emtwin.Components(...))``, then
   ``emtwin.compare(scenario)``;
-* black box: ``emtwin.check_em(my_em, data, build_model, components=...)``.
+* black box: ``emtwin.check_em(my_em, data, build_model, components=...)``;
+* step by step: ``emtwin.check_steps(e_step, m_step, data, build_model, start)`` holds every
+  E-step and M-step to the PyMC model's label posterior and Q maximiser.
+
+From a PyMC model alone: ``emtwin.derive_em(build_model, data, start)`` is the EM the
+model implies (its E-step the label posterior, its M-step the maximiser of Q).
 
 ``emtwin.testing.assert_twins_agree(result)`` raises with the table when they disagree; in
 pytest the ``em_twins`` fixture does the same with models compiled once per session.
@@ -32,7 +37,9 @@ _EXPORTS = {
     "Simulator": "emtwin.comparisons",
     "BlackBoxComparison": "emtwin.comparisons.blackbox",
     "check_em": "emtwin.comparisons.blackbox",
+    "check_steps": "emtwin.models.steps",
     "compare": "emtwin.comparisons.custom",
+    "derive_em": "emtwin.models.derived",
     "custom_scenario": "emtwin.comparisons.custom",
     "load_scenario": "emtwin.comparisons.custom",
 }
@@ -63,7 +70,9 @@ __all__ = [
     "Simulator",
     "__version__",
     "check_em",
+    "check_steps",
     "compare",
+    "derive_em",
     "custom_scenario",
     "load_scenario",
     "testing",

@@ -10,6 +10,10 @@ is built and compiled once however many tests use it::
     def test_my_black_box_em(em_twins):
         em_twins.assert_em_agrees(my_em, data, build_model, components=COMPONENTS)
 
+    def test_every_step_of_my_em(em_twins):
+        em_twins.assert_steps_agree(e_step, m_step, data, build_model, start,
+                                    log_likelihood=log_likelihood)
+
 emtwin (and PyMC) are imported only when a test asks for the fixture, so suites that do
 not use it start as fast as before.
 """

@@ -19,8 +19,10 @@ from emtwin.comparisons.blackbox import BlackBoxComparison, check_em
 from emtwin.comparisons.custom import ModelCache, compare, registered_or_loaded
 from emtwin.comparisons.harness import Comparison
 from emtwin.comparisons.scenario import Scenario
+from emtwin.models.derived import derive_em
+from emtwin.models.steps import StepCheck, check_steps
 
-__all__ = ["TwinSession", "assert_twins_agree", "disagreement_message"]
+__all__ = ["TwinSession", "assert_steps_agree", "assert_twins_agree", "disagreement_message"]
 
 Result = Comparison | BlackBoxComparison
 
@@ -73,6 +75,34 @@ def assert_twins_agree(result_or_scenario: Result | Scenario | str, /, **options
     return result
 
 
+def assert_steps_agree(
+    e_step: Callable[..., Any], m_step: Callable[..., Any], data: Any, build_model: Callable[..., Any],
+    start: Any, /, **options: Any,
+) -> StepCheck:
+    """Raise ``AssertionError`` unless every step of the user's EM agrees with the model
+    (:func:`emtwin.check_steps`; a generalised-EM warning does not fail it).
+
+    Parameters are those of :func:`emtwin.check_steps` (``log_likelihood``, ``observed``,
+    ``max_iter`` as keywords).
+
+    Returns
+    -------
+    StepCheck
+        For further assertions on its numbers.
+
+    Raises
+    ------
+    AssertionError
+        First line ``iteration 1, m_step, lam: expected [...], got [...] (...)``, then the
+        step table with the failing cell marked ``◀ FAIL``.
+    """
+    __tracebackhide__ = True
+    check = check_steps(e_step, m_step, data, build_model, start, **options)
+    if not check.ok:
+        raise AssertionError(f"{check.message}\n\n{check.table()}")
+    return check
+
+
 class TwinSession:
     """Comparisons that share built PyMC models: each (builder, data, options) is built once,
     so PyTensor compiles it once, however many tests compare against it.
@@ -98,9 +128,7 @@ class TwinSession:
 
     def check_em(self, em: Any, data: Any, build_model: Callable[..., Any], **options: Any) -> BlackBoxComparison:
         """:func:`emtwin.check_em`, with the model built at most once per session."""
-        if not callable(build_model):
-            raise ValueError(f"build_model must be a function (data) -> pm.Model; got {type(build_model).__name__}.")
-        return check_em(em, data, self.models.wrap(build_model), **options)
+        return check_em(em, data, self._builder(build_model), **options)
 
     def assert_agree(self, scenario: Scenario | str, **options: Any) -> Comparison:
         """Run :meth:`compare` and :func:`assert_twins_agree` on the result."""
@@ -111,6 +139,26 @@ class TwinSession:
         """Run :meth:`check_em` and :func:`assert_twins_agree` on the result."""
         __tracebackhide__ = True
         return assert_twins_agree(self.check_em(em, data, build_model, **options))
+
+    def derive_em(self, build_model: Callable[..., Any], data: Any, start: Any = None, **options: Any) -> Any:
+        """:func:`emtwin.derive_em`, with the model built at most once per session."""
+        return derive_em(self._builder(build_model), data, start, **options)
+
+    def check_steps(self, e_step: Callable[..., Any], m_step: Callable[..., Any], data: Any,
+                    build_model: Callable[..., Any], start: Any, **options: Any) -> StepCheck:
+        """:func:`emtwin.check_steps`, with the model built at most once per session."""
+        return check_steps(e_step, m_step, data, self._builder(build_model), start, **options)
+
+    def assert_steps_agree(self, e_step: Callable[..., Any], m_step: Callable[..., Any], data: Any,
+                           build_model: Callable[..., Any], start: Any, **options: Any) -> StepCheck:
+        """:func:`assert_steps_agree`, with the model built at most once per session."""
+        __tracebackhide__ = True
+        return assert_steps_agree(e_step, m_step, data, self._builder(build_model), start, **options)
+
+    def _builder(self, build_model: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(build_model):
+            raise ValueError(f"build_model must be a function (data) -> pm.Model; got {type(build_model).__name__}.")
+        return self.models.wrap(build_model)
 
     def clear(self) -> None:
         """Forget the built models."""

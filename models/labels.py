@@ -26,7 +26,7 @@ from pymc.distributions.mixture import MixtureRV
 
 from .precision import compile_fn
 
-__all__ = ["LabelProbabilities", "mixture_label_probabilities"]
+__all__ = ["LabelProbabilities", "mixture_label_probabilities", "mixture_log_joint"]
 
 LabelProbabilities = Callable[[Mapping[str, Any]], np.ndarray]
 
@@ -47,6 +47,35 @@ def _mixture_rv(model: pm.Model, observed: str | None) -> Any:
             f"per-observation labels; it has {len(mixtures)}: {[rv.name for rv in mixtures]}."
         )
     return mixtures[0]
+
+
+def mixture_log_joint(model: pm.Model, observed: str | None = None) -> Any:
+    """The graph of log w_j + log p_j(x_i | params) for the model's observed ``pm.Mixture``.
+
+    Parameters
+    ----------
+    model : pm.Model
+        A model whose likelihood is a ``pm.Mixture`` (vector or list ``comp_dists``,
+        ``pm.NormalMixture``, multivariate components).
+    observed : str, optional
+        Name of the observed mixture; needed only when the model has several.
+
+    Returns
+    -------
+    TensorVariable, shape (n_observations, n_components)
+        In terms of the model's free random variables (their constrained values); the
+        component axis is last, in the model's component order.
+    """
+    rv = _mixture_rv(model, observed)
+    _, weights, *components = rv.owner.inputs
+    value = model.rvs_to_values[rv]
+    # The same component log-densities mixture_logprob stacks, component axis last.
+    if len(components) == 1:
+        axis = -components[0].owner.op.ndim_supp - 1
+        comp_logp = pm.logp(components[0], pt.expand_dims(value, axis))
+    else:
+        comp_logp = pt.stack([pm.logp(component, value) for component in components], axis=-1)
+    return pt.log(weights) + comp_logp
 
 
 def mixture_label_probabilities(model: pm.Model, observed: str | None = None) -> LabelProbabilities:
@@ -75,16 +104,7 @@ def mixture_label_probabilities(model: pm.Model, observed: str | None = None) ->
     array([[0.097, 0.903],
            [0.965, 0.035]])
     """
-    rv = _mixture_rv(model, observed)
-    _, weights, *components = rv.owner.inputs
-    value = model.rvs_to_values[rv]
-    # The same component log-densities mixture_logprob stacks, component axis last.
-    if len(components) == 1:
-        axis = -components[0].owner.op.ndim_supp - 1
-        comp_logp = pm.logp(components[0], pt.expand_dims(value, axis))
-    else:
-        comp_logp = pt.stack([pm.logp(component, value) for component in components], axis=-1)
-    log_joint = pt.log(weights) + comp_logp
+    log_joint = mixture_log_joint(model, observed)
     # Normalised in log space: w_j p_j(x_i) underflows for points far from every component.
     probabilities = pt.exp(log_joint - pt.logsumexp(log_joint, axis=-1, keepdims=True))
     names = [free.name for free in model.free_RVs]

@@ -49,8 +49,9 @@ def test_the_correct_em_passes_and_the_buggy_one_fails(user_run):
     assert done.returncode == 1, done.stdout + done.stderr
     summary = done.stdout.strip().splitlines()[-1]
     assert "1 failed, 2 passed" in summary
+    # The step check names the iteration, the step and the parameter before the end-point table.
     assert "FAILED test_counts_buggy.py::test_buggy_em_agrees_with_pymc - AssertionError: poisson-mixture-buggy: " \
-           "the twins disagree. EM vs MAP parameters: largest difference" in done.stdout
+           "the twins disagree. EM steps vs the model: iteration 1, m_step, lam: expected [" in done.stdout
 
 
 def test_the_failure_message_shows_the_marked_table(user_run):

@@ -117,15 +117,27 @@ def test_wrong_m_step_disagrees_and_the_message_points_at_the_parameter(buggy, e
     lam_bug, _ = buggy_fixed_point(example.em.simulate_counts(), example.em.START)
     gap = abs(lam_bug[1] - oracle[0][1])  # the busy rate is off the most
     assert buggy.verdict == "disagree"
-    assert [c.name for c in buggy.failures] == ["EM vs MAP parameters", "EM vs MAP log-likelihood"]
+    # First the step check (issue 14) names the step, then the end points disagree, and the EM
+    # derived from the model leaves the buggy trajectory.
+    assert [c.name for c in buggy.failures] == [
+        "EM steps vs the model", "EM vs MAP parameters", "EM vs MAP log-likelihood",
+        "derived EM: same parameters every iteration", "derived EM: same log-likelihood every iteration",
+    ]
+    assert next(c for c in buggy.failures if c.name == "EM vs MAP parameters").detail == (
+        f"largest difference {gap:.2e} at lam2")
+    counts, start = example.em.simulate_counts(), example.em.START
+    joint = start["weights"] * stats.poisson.pmf(counts[:, None], start["lam"])
+    r = joint / joint.sum(axis=1, keepdims=True)
+    right, wrong = r.T @ counts / r.sum(axis=0), r.T @ counts / len(counts)
     with pytest.raises(AssertionError) as err:
         emtwin.testing.assert_twins_agree(buggy)
     message = str(err.value)
     first, table = message.split("\n\n", 1)
-    assert first == (
-        f"poisson-mixture-buggy: the twins disagree. EM vs MAP parameters: largest difference "
-        f"{gap:.2e} at lam2 (and 1 more failed check)"
+    assert first.startswith(
+        "poisson-mixture-buggy: the twins disagree. EM steps vs the model: iteration 1, m_step, lam: "
+        f"expected [{right[0]:.8g}, {right[1]:.8g}], got [{wrong[0]:.8g}, {wrong[1]:.8g}] (lowers Q from "
     )
+    assert first.endswith("(and 4 more failed checks)")
     lam2_row = next(line for line in table.splitlines() if line.startswith("lam2 "))
     assert lam2_row.endswith(f"◀ FAIL |EM−MAP| = {gap:.2e} > 1e-04")
     assert f"{lam_bug[1]:.4f}" in lam2_row.split()
