@@ -17,6 +17,10 @@ stops wherever its path first meets it. Compare the twins on (p1 + p2)/2, never 
 
 Parameters are ``{"p": array([p1, p2])}``. Data are :class:`.coins.TossSets` with every
 set of size 1; the log-likelihood is that of the sequence (log C(1, x) = 0).
+
+:func:`fit` runs these formulas through :mod:`.coins`' fast path: a sequence of any length
+has two distinct tosses, H and T, so an iteration is the E-step for those two, weighted by
+the counts of heads and tails (:func:`fused_step`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ __all__ = [
     "LECTURE_SEQUENCE",
     "LECTURE_START",
     "e_step",
+    "fast_e_step",
+    "fast_log_likelihood",
     "fit",
+    "fused_step",
     "labelled_mle",
     "log_likelihood",
     "m_step",
@@ -54,13 +61,15 @@ def tosses_from_string(sequence: str, *, argument: str = "tosses") -> coins.Toss
         raise ValueError(f"{argument} must be a string of H and T, e.g. 'HTTH'; got {sequence!r}.")
     if not sequence:
         raise ValueError(f"{argument} is empty; give at least one toss, e.g. 'HTTH'.")
-    bad = sorted(set(sequence.upper()) - {"H", "T"})
-    if bad:
+    codes = coins.toss_codes(sequence)
+    is_head = None if codes is None else codes == ord("H")
+    if is_head is None or not np.all(is_head | (codes == ord("T"))):
+        bad = sorted(set(sequence.upper()) - {"H", "T"})
         raise ValueError(
             f"{argument} = {sequence!r} contains {', '.join(map(repr, bad))}; "
             "only H (heads) and T (tails) are allowed."
         )
-    heads = np.array([toss == "H" for toss in sequence.upper()], dtype=np.int64)
+    heads = is_head.astype(np.int64)
     return coins.TossSets(heads, np.ones_like(heads))
 
 
@@ -77,6 +86,23 @@ def m_step(tosses: coins.TossSets, resp: np.ndarray) -> Params:
 def log_likelihood(tosses: coins.TossSets, params: Params) -> float:
     """Σ_i log Σ_c ½ p_c^x_i (1 − p_c)^(1−x_i), in nats (total over the tosses)."""
     return coins.log_likelihood(tosses, {"theta": params["p"]})
+
+
+def fused_step(tosses: coins.TossSets, params: Params) -> tuple[Params, float]:
+    """One iteration on the two distinct tosses: ``(m_step(tosses, e_step(tosses, params)),
+    log_likelihood(tosses, params))`` (:func:`.coins.fused_step` with θ named p)."""
+    new, ll = coins.fused_step(tosses, {"theta": params["p"]})
+    return {"p": new["theta"]}, ll
+
+
+def fast_e_step(tosses: coins.TossSets, params: Params) -> np.ndarray:
+    """:func:`e_step` computed once for H and once for T: shape (n_tosses, 2)."""
+    return coins.fast_e_step(tosses, {"theta": params["p"]})
+
+
+def fast_log_likelihood(tosses: coins.TossSets, params: Params) -> float:
+    """:func:`log_likelihood` from the counts of heads and tails, nats."""
+    return coins.fast_log_likelihood(tosses, {"theta": params["p"]})
 
 
 def labelled_mle(tosses: coins.TossSets, labels: str | Sequence[Any]) -> Params:
@@ -130,10 +156,11 @@ def fit(
     if n_starts > 1:
         rng = np.random.default_rng(seed)
         starts += [{"p": rng.uniform(0.05, 0.95, size=2)} for _ in range(n_starts - 1)]
+    # The slide's steps on the two distinct tosses (H, T): O(1) per iteration.
     result = run_em_multistart(
-        tosses, starts, e_step, m_step, log_likelihood,
+        tosses, starts, fast_e_step, m_step, fast_log_likelihood,
         canonical=lambda p: order_components(p, ["p"], "p", descending=True),
-        tol=tol, max_iter=max_iter,
+        tol=tol, max_iter=max_iter, step=fused_step,
     )
     warn_if_tied(result.params, ["p"], labels=("p1", "p2"))
     return result
