@@ -326,7 +326,9 @@ def _checks_posterior(
         d = advi.diagnostics
         checks.append(
             Check("ADVI loss settled", d["converged"], d["relative_loss_change"], 0.01,
-                  f"loss changed {d['relative_loss_change']:.2%} over the last tenth of {d['n_iter']} iterations",
+                  f"loss changed {d['relative_loss_change']:.2%} over the last tenth of {d['n_iter']} iterations"
+                  + (f" (stopped early, budget {d['max_iter']}: the rest would move the answer "
+                     f"{d['projected_drift']:.3f} SD by projection)" if d.get("stopped_early") else ""),
                   "warning")
         )
     if advi is not None and nuts is not None:
