@@ -17,7 +17,8 @@ import sys
 from collections.abc import Sequence
 
 from . import datafiles
-from .custom import _SPEC, compare, load_scenario
+from . import result_cache
+from .custom import _SPEC, load_scenario
 from .harness import METHODS
 from .parallel import run_all
 from .registry import SCENARIOS
@@ -98,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                      help="with --all: scenarios run at once, one process each (default 1; on 2 cores "
                           "2 was slower, as each scenario's NUTS already uses both)")
+    cmp.add_argument("--no-cache", action="store_true",
+                     help="compute afresh: neither read nor write the result cache "
+                          "($EMTWIN_CACHE_DIR, else $XDG_CACHE_HOME/emtwin, else ~/.cache/emtwin)")
     datafiles.add_options(cmp)
     rep = sub.add_parser(
         "report",
@@ -122,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true",
                      help="short chains, three data sizes, k <= 3: a first look in seconds per scenario")
     rep.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
+    rep.add_argument("--no-cache", action="store_true",
+                     help="compute the table's comparison afresh instead of reading the result cache")
     datafiles.add_options(rep)
     return parser
 
@@ -144,7 +150,7 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # Files are read before write_report makes the folder: bad input writes nothing.
         chosen = datafiles.choices(args, None if args.all else targets[0])
         targets = targets if args.all else [datafiles.with_choices(targets[0], chosen)]
-        settings = dataclasses.replace(settings, model_options=chosen.model_options)
+        settings = dataclasses.replace(settings, model_options=chosen.model_options, cache=not args.no_cache)
         report = write_report(targets, args.out, settings, progress=not args.quiet,
                               command=shlex.join(["emtwin", *argv]))
     except (ValueError, FloatingPointError) as err:  # bad input, as for compare
@@ -190,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # go to worker processes.
         targets = [name if name in SCENARIOS else load_scenario(name) for name in names]
         chosen = datafiles.choices(args, None if args.all else targets[0])
-        run = functools.partial(compare, methods=args.methods, seed=args.seed, n_starts=args.n_starts,
+        run = functools.partial(result_cache.compare, use_cache=not args.no_cache,
+                                methods=args.methods, seed=args.seed, n_starts=args.n_starts,
                                 progress=progress and jobs == 1, **chosen.as_kwargs())
         results = run_all(run, targets, jobs=jobs, label=str, describe=lambda c: c.verdict, progress=progress)
     except (ValueError, FloatingPointError) as err:  # bad input, or a start EM cannot use

@@ -41,7 +41,7 @@ from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
 
-from .custom import compare
+from . import result_cache
 from .harness import METHODS, Comparison, align, flatten
 from .scenario import Scenario
 
@@ -99,6 +99,9 @@ class ReportSettings:
     model_options : dict
         Passed to the scenario's model builder in every fit, e.g. ``{"prior": (2, 2)}``
         (``emtwin report --prior 2,2``); empty: the builder's defaults.
+    cache : bool
+        Answer the table's comparison from the result cache when it has run before
+        (:mod:`.result_cache`; the command line's default, off with ``--no-cache``).
     """
 
     seed: int = 0
@@ -110,6 +113,7 @@ class ReportSettings:
     max_k: int | None = None
     grid: int = 81
     model_options: Mapping[str, Any] = field(default_factory=dict)
+    cache: bool = False
 
     def __post_init__(self) -> None:
         _whole(self.seed, "seed", 0)
@@ -628,7 +632,7 @@ def scenario_report(
     omitted: dict[str, str] = {}
 
     t = time.perf_counter()
-    c = compare(sc, methods=METHODS, seed=settings.seed, n_starts=settings.n_starts,
+    c = result_cache.compare(sc, use_cache=settings.cache, methods=METHODS, seed=settings.seed, n_starts=settings.n_starts,
                 nuts_options=dict(settings.nuts), advi_options=dict(settings.advi),
                 model_options=dict(settings.model_options), progress=progress)
     timings["comparison"] = time.perf_counter() - t

@@ -3,9 +3,20 @@ expensive comparisons once and many tests read their numbers."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
-import emtwin
+# A result cache of its own for this test session (comparisons/result_cache.py): the
+# command line caches by default, and a cache left by an earlier run, or by the user's own
+# `emtwin compare`, must not answer a test. Set before anything runs, so subprocesses
+# (the CLI tests) inherit it.
+_CACHE_DIR = tempfile.mkdtemp(prefix="emtwin-test-cache-")
+os.environ["EMTWIN_CACHE_DIR"] = _CACHE_DIR
+
+import emtwin  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +34,7 @@ _WRITTEN: list = []
 
 def pytest_sessionfinish(session, exitstatus):
     _WRITTEN.extend(_records.write())
+    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter):

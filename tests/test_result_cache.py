@@ -1,0 +1,186 @@
+"""The result cache between runs (comparisons/result_cache.py): where it lives, that every
+input is part of the key, and that no half-written entry is ever read."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emtwin.comparisons import custom, registry, result_cache
+from emtwin.em_reference import coins
+
+CALLS: list[dict] = []
+
+
+def _stub_compare(scenario, **arguments):
+    """Stands in for the real comparison: records the call, returns what it was given."""
+    CALLS.append(arguments)
+    name = scenario if isinstance(scenario, str) else scenario.name
+    return {"scenario": name, "seed": arguments.get("seed"), "n": len(CALLS)}
+
+
+@pytest.fixture
+def stub(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMTWIN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(custom, "compare", _stub_compare)
+    CALLS.clear()
+    return tmp_path / "cache"
+
+
+BASE = {"methods": ("map", "advi", "nuts"), "seed": 0, "n_starts": 1, "data": None, "start": None,
+        "nuts_options": None, "advi_options": None, "model_options": None}
+
+
+def test_cache_dir_follows_emtwin_cache_dir_then_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMTWIN_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert result_cache.cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("EMTWIN_CACHE_DIR")
+    assert result_cache.cache_dir() == tmp_path / "xdg" / "emtwin"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert result_cache.cache_dir() == tmp_path / "home" / ".cache" / "emtwin"
+
+
+def test_a_repeat_is_a_hit_and_progress_is_not_part_of_the_key(stub):
+    first = result_cache.compare("coin-sets", **BASE)
+    again = result_cache.compare("coin-sets", progress=True, **BASE)
+    assert first == again == {"scenario": "coin-sets", "seed": 0, "n": 1} and len(CALLS) == 1
+    assert any(stub.rglob("output.pkl"))
+    result_cache.compare("coin-sets", use_cache=False, **BASE)
+    assert len(CALLS) == 2  # --no-cache computes ...
+    assert result_cache.compare("coin-sets", **BASE)["n"] == 1  # ... and leaves the entry alone
+
+
+OTHER_SETS = coins.TossSets.from_counts([5, 9, 8, 4, 6], 10)
+VARIANTS = {
+    "seed": {"seed": 1},
+    "methods": {"methods": ("map",)},
+    "n_starts": {"n_starts": 3},
+    "data": {"data": OTHER_SETS},
+    "start": {"start": {"theta": np.array([0.7, 0.4])}},
+    "start value": {"start": {"theta": np.array([0.7, 0.41])}},
+    "nuts_options": {"nuts_options": {"draws": 500}},
+    "advi_options": {"advi_options": {"early_stop": False}},
+    "model_options": {"model_options": {"prior": (2.0, 2.0)}},
+}
+
+
+def test_changing_any_input_misses(stub, monkeypatch):
+    result_cache.compare("coin-sets", **BASE)
+    expected = 1
+    for what, change in VARIANTS.items():
+        result_cache.compare("coin-sets", **{**BASE, **change})
+        expected += 1
+        assert len(CALLS) == expected, what
+    result_cache.compare("interleaved-coins", **BASE)
+    assert len(CALLS) == expected + 1, "scenario"
+    for package in result_cache.VERSIONED:
+        versions = {**result_cache._versions(), package: "0.0.0-other"}
+        monkeypatch.setattr(result_cache, "_versions", lambda versions=versions: versions)
+        before = len(CALLS)
+        result_cache.compare("coin-sets", **BASE)
+        assert len(CALLS) == before + 1, package
+    monkeypatch.setattr(result_cache, "_source_digest", lambda: "an edited checkout")
+    before = len(CALLS)
+    result_cache.compare("coin-sets", **BASE)
+    assert len(CALLS) == before + 1, "emtwin source"
+
+
+def _custom(offset):
+    """coin-sets as a user's scenario whose fit_em closes over ``offset``."""
+    sc = registry.get_scenario("coin-sets")
+    return dataclasses.replace(sc, name="my-coins", fit_em=lambda data, start, **o: sc.fit_em(data, start, **o) if offset
+                               else sc.fit_em(data, start, **o))
+
+
+def test_a_users_scenario_is_keyed_by_its_code_and_closures(stub):
+    sc = registry.get_scenario("coin-sets")
+    plain = dataclasses.replace(sc, name="my-coins")
+    result_cache.compare(plain, **BASE)
+    result_cache.compare(dataclasses.replace(sc, name="my-coins"), **BASE)
+    assert len(CALLS) == 1  # same code: a hit, though a new object
+    result_cache.compare(_custom(0), **BASE)
+    assert len(CALLS) == 2  # fit_em's code changed
+    result_cache.compare(_custom(1), **BASE)
+    assert len(CALLS) == 3  # same code, another value in its closure
+    result_cache.compare(dataclasses.replace(plain, make_data=lambda: OTHER_SETS), **BASE)
+    assert len(CALLS) == 4  # its own data changed
+
+
+_WRITER = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    from emtwin.comparisons import custom, result_cache
+    import joblib.numpy_pickle
+
+    def slow_compare(scenario, **arguments):
+        time.sleep(float(sys.argv[2]))
+        return {"payload": np.arange(2_000_000, dtype=float), "writer": os.getpid()}
+
+    custom.compare = slow_compare
+    if sys.argv[1] == "killed":
+        real_dump = joblib.numpy_pickle.dump
+        def dump_half_then_die(value, f, **kw):
+            f.write(b"\\x80\\x05half an entry")
+            f.flush()
+            os._exit(9)                      # killed mid-write: no clean-up of any kind
+        joblib.numpy_pickle.dump = dump_half_then_die
+    out = result_cache.compare("coin-sets", methods=("map",), seed=7, n_starts=1, data=None, start=None,
+                               nuts_options=None, advi_options=None, model_options=None)
+    print(out["writer"], float(out["payload"].sum()))
+""")
+
+
+def _writer(tmp_path, mode, sleep):
+    env = {**os.environ, "EMTWIN_CACHE_DIR": str(tmp_path / "cache")}
+    return subprocess.Popen([sys.executable, "-c", _WRITER, mode, str(sleep)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMTWIN_CACHE_DIR", str(tmp_path / "cache"))
+    return result_cache.compare("coin-sets", methods=("map",), seed=7, n_starts=1, data=None, start=None,
+                                nuts_options=None, advi_options=None, model_options=None)
+
+
+def test_a_run_killed_mid_write_leaves_no_entry_a_later_run_reads(monkeypatch, tmp_path):
+    killed = _writer(tmp_path, "killed", 0)
+    killed.communicate(timeout=120)
+    assert killed.returncode == 9
+    assert not list((tmp_path / "cache").rglob("output.pkl"))  # only the temporary file remains
+    assert list((tmp_path / "cache").rglob("output.pkl.*"))
+    CALLS.clear()
+    monkeypatch.setattr(custom, "compare", _stub_compare)
+    assert _read(monkeypatch, tmp_path)["n"] == 1 and len(CALLS) == 1  # a miss: computed afresh
+
+
+def test_two_writers_at_once_leave_one_whole_entry(monkeypatch, tmp_path):
+    writers = [_writer(tmp_path, "normal", 1.0) for _ in range(2)]
+    outputs = [w.communicate(timeout=120) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], outputs
+    entries = list((tmp_path / "cache").rglob("output.pkl"))
+    assert len(entries) == 1
+    monkeypatch.setattr(custom, "compare", _stub_compare)
+    CALLS.clear()
+    hit = _read(monkeypatch, tmp_path)
+    assert not CALLS  # read, not recomputed
+    assert float(hit["payload"].sum()) == float(np.arange(2_000_000, dtype=float).sum())
+    assert hit["writer"] in {int(out.split()[0]) for out, _ in outputs}
+
+
+def test_a_real_comparison_round_trips(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMTWIN_CACHE_DIR", str(tmp_path / "cache"))
+    args = {**BASE, "methods": ("map",)}
+    fresh = result_cache.compare("one-coin", **args)
+    cached = result_cache.compare("one-coin", **args)
+    assert cached is not fresh and cached.table() == fresh.table()
+    assert cached.em.loglik_trace.tolist() == fresh.em.loglik_trace.tolist()
+    assert Path(result_cache.cache_dir()) == tmp_path / "cache"
