@@ -51,6 +51,7 @@ from emtwin.models import fitting, precision
 
 from .derived_twin import derived_twin, has_mixture, step_check
 from .registry import get_scenario
+from .model_memo import shared_model
 from .scenario import Check, Components, Scenario
 
 __all__ = [
@@ -429,7 +430,7 @@ def compare(
     t = time.perf_counter()
     _say(progress, f"[{sc.name}] building and compiling the PyMC twin ...")
     try:
-        model = sc.build_model(data, **model_options)
+        model = shared_model(sc.build_model, data, model_options)
     except TypeError as err:
         if not model_options:
             raise

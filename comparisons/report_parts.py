@@ -42,6 +42,7 @@ from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
 
 from . import result_cache
+from .model_memo import shared_model
 from .harness import METHODS, Comparison, align, flatten
 from .scenario import Scenario
 
@@ -636,7 +637,7 @@ def scenario_report(
                 nuts_options=dict(settings.nuts), advi_options=dict(settings.advi),
                 model_options=dict(settings.model_options), progress=progress)
     timings["comparison"] = time.perf_counter() - t
-    model = sc.build_model(c.data, **settings.model_options)
+    model = shared_model(sc.build_model, c.data, settings.model_options)
     order = _raw_to_twin_order(sc, c)
     path = _path(sc, c, order)
 
