@@ -62,6 +62,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"run only these sections ({', '.join(SECTIONS)}); repeat or comma-separate")
     parser.add_argument("--sizes", type=_sizes, metavar="N,...",
                         help="N for EM per iteration, to convergence and the machine's limit, e.g. 1e4,1e5")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="twin section: the Python of a checkout of the commit before (its own venv), whose "
+                             "emtwin commands run in turn with ours")
+    parser.add_argument("--repeats", type=int, default=3, metavar="N",
+                        help="twin section: runs per target command (default 3; --all commands run once)")
     parser.add_argument("--out", type=Path, metavar="PATH",
                         help="JSON file (default benchmarks/results.json; with --quick benchmarks/results-quick.json)")
     args = parser.parse_args(argv)
@@ -82,7 +87,8 @@ def _show(text: str) -> None:
         print(text + "\n", flush=True)
 
 
-def run(settings: Settings, sections: Sequence[str]) -> dict[str, Any]:
+def run(settings: Settings, sections: Sequence[str], *, baseline: str | None = None,
+        repeats: int = 3) -> dict[str, Any]:
     """Run ``sections`` with ``settings``, printing each section's table as it finishes."""
     from .sections import run_em, run_limit, run_map, run_memory, run_nuts  # needs scikit-learn
 
@@ -103,6 +109,11 @@ def run(settings: Settings, sections: Sequence[str]) -> dict[str, Any]:
     if "nuts" in sections:
         results["nuts"] = run_nuts(settings)
         _show(report.nuts_tables(results["nuts"]))
+    if "twin" in sections:
+        from .twin import run_twin, twin_tables
+
+        results["twin"] = run_twin(baseline=baseline, repeats=repeats, seed=settings.seed)
+        _show(twin_tables(results["twin"]))
     if "scale" in sections:
         from .scale import run_scale, scale_table  # needs the `scale` extra
 
@@ -121,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     say(f"emtwin benchmark ({settings.name}): sections {', '.join(args.sections)}")
     machine = machine_info()
-    results = run(settings, args.sections)
+    results = run(settings, args.sections, baseline=args.baseline, repeats=args.repeats)
     targets = report.evaluate_targets(results)
     _show(report.targets_table(targets))
     for error in results["errors"]:

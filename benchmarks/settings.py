@@ -9,8 +9,9 @@ __all__ = ["FULL", "OPTIONAL_SECTIONS", "QUICK", "SECTIONS", "Settings"]
 
 # The benchmark's sections, in the order they run (``--only`` picks some).
 SECTIONS = ("em", "limit", "memory", "map", "nuts")
-# Run only when asked (`--only scale`): 800 MB on disk and the `scale` extra (issue 18).
-OPTIONAL_SECTIONS = ("scale",)
+# Run only when asked: `--only scale` (800 MB on disk and the `scale` extra, issue 18);
+# `--only twin` (the Bayesian twin's speed and issue 17's targets, ~15 min with --baseline).
+OPTIONAL_SECTIONS = ("scale", "twin")
 
 
 @dataclass(frozen=True)

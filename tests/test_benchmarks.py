@@ -135,4 +135,17 @@ def test_command_line_prints_tables_and_writes_json(tmp_path, capsys, monkeypatc
 def test_command_line_rejects_an_unknown_section(capsys):
     with pytest.raises(SystemExit):
         cli.parse_args(["--only", "em,gpu"])
-    assert "--only takes em, limit, memory, map, nuts, scale; got gpu" in capsys.readouterr().err
+    assert "--only takes em, limit, memory, map, nuts, scale, twin; got gpu" in capsys.readouterr().err
+
+
+def test_twin_tables_show_overheads_and_the_targets_status():
+    from benchmarks.twin import ScenarioSpeed, twin_tables
+
+    speed = ScenarioSpeed("coin-sets", gradient_us=10.0, advi_steps=1000, advi_budget=20_000, advi_s=0.15,
+                          nuts_gradients=10_000, nuts_s=2.0, load=1.5)
+    assert speed.advi_step_us == pytest.approx(150.0) and speed.nuts_gradient_us == pytest.approx(200.0)
+    text = twin_tables({"scenarios": [speed], "targets": [
+        {"target": "fast", "status": "PASS", "median_s": 1.0, "limit_s": 2.0, "baseline_median_s": 4.0, "load": [1.5]},
+        {"target": "slow", "status": "MISS", "median_s": 9.0, "limit_s": 8.0, "load": [2.0]}]})
+    assert "1000 of 20000" in text and "140 µs" in text and "190 µs" in text  # overheads: 150 − 10, 200 − 10
+    assert "PASS" in text and "4.0 s before, 0.25×" in text and "MISS" in text and "no baseline" in text
