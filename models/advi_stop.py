@@ -72,8 +72,8 @@ class DriftStop:
         self._mu.append(np.array(group["mu"].get_value(), dtype=float))
         # σ = softplus(ρ), PyMC's mean-field parametrisation
         self._log_sigma.append(np.log(np.logaddexp(0.0, np.asarray(group["rho"].get_value(), dtype=float))))
-        if step % WINDOW or step < 2 * WINDOW:
-            return
+        if step % WINDOW or step < 2 * WINDOW or step >= self.budget_steps:
+            return  # at the budget the run ends anyway: that is no early stop
         self.projected = projected_drift(np.array(self._mu), np.array(self._log_sigma), step, self.budget_steps)
         self._under = self._under + 1 if self.projected < DRIFT_BUDGET else 0
         if self._under >= PATIENCE:

@@ -45,6 +45,13 @@ def test_still_parameters_stop_at_the_second_check_and_drifting_ones_never():
     for step in range(1, 20_001):
         drifting(_fake_approx([1e-4 * step], [0.0]), None, step)  # 0.1 σ per window: never projected small
     assert drifting.stopped_at is None
+    # A run whose second check in a row under the budget is its last step is not stopped
+    # early: μ moves until step 2000, then stays; checks at 4000 and 5000 (the budget) see it still.
+    short = advi_stop.DriftStop(budget_steps=5 * advi_stop.WINDOW)
+    moving = lambda step: _fake_approx([min(step, 2 * advi_stop.WINDOW) * 1e-3], [0.0])  # noqa: E731
+    for step in range(1, 5 * advi_stop.WINDOW + 1):
+        short(moving(step), None, step)
+    assert short.stopped_at is None
 
 
 @pytest.fixture(scope="module")
