@@ -541,6 +541,31 @@ def fit_advi(
     return PosteriorFit("advi", idata, mean, sd, hdi, diagnostics)
 
 
+def _convergence(idata: Any, names: list[str]) -> tuple[float, float]:
+    """Largest R-hat and smallest bulk ESS over the entries of ``names`` whose draws vary.
+
+    An entry that is the same in every draw (the one weight of a one-component mixture,
+    fixed at 1) has no R-hat: ArviZ divides 0 by 0, warns, and returns NaN, which would turn
+    a healthy run into a failed diagnostic. Such entries are left out; with none left the
+    result is (1.0, number of draws), a chain that cannot disagree with itself.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
+        rhat = az.rhat(idata, var_names=names)
+        ess = az.ess(idata, var_names=names)
+    rhats, esses = [], []
+    for name in names:
+        draws = idata.posterior[name].values
+        pooled = draws.reshape(draws.shape[0] * draws.shape[1], -1)
+        varying = np.ptp(pooled, axis=0) > 0
+        rhats.append(np.asarray(rhat[name].values, dtype=float).reshape(-1)[varying])
+        esses.append(np.asarray(ess[name].values, dtype=float).reshape(-1)[varying])
+    rhats, esses = np.concatenate(rhats), np.concatenate(esses)
+    if rhats.size == 0:
+        return 1.0, float(idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"])
+    return float(np.max(rhats)), float(np.min(esses))
+
+
 def fit_nuts(
     model: pm.Model,
     start: Mapping[str, Any],
@@ -596,8 +621,7 @@ def fit_nuts(
             model=model,
             **({"compile_kwargs": {"jitter_rvs": set()}} if sampler == "nutpie" and init == "adapt_diag" else {}),
         )
-        rhat = az.rhat(idata, var_names=free_names(model))
-        ess = az.ess(idata, var_names=free_names(model))
+        max_rhat, min_ess = _convergence(idata, free_names(model))
     mean, sd, hdi = _summaries(idata, names)
     diagnostics = {
         "sampler": sampler,
@@ -607,7 +631,7 @@ def fit_nuts(
         "target_accept": target_accept,
         "init": init,
         "divergences": int(idata.sample_stats["diverging"].sum()),
-        "max_rhat": float(max(np.max(rhat[n].values) for n in free_names(model))),
-        "min_ess_bulk": float(min(np.min(ess[n].values) for n in free_names(model))),
+        "max_rhat": max_rhat,
+        "min_ess_bulk": min_ess,
     }
     return PosteriorFit("nuts", idata, mean, sd, hdi, diagnostics)

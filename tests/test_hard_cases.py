@@ -268,3 +268,25 @@ def test_the_harness_fails_em_at_the_cap_and_shows_the_last_change():
     assert not check.passed and check.severity == "error"
     assert check.detail == f"stopped at the cap of 3 iterations; the last parameter change was {last:.3g}, above tol = 1e-10"
     assert c.verdict == "disagree"
+
+
+def test_a_parameter_fixed_in_every_draw_has_no_r_hat_and_no_warning():
+    # One component: its weight is 1 in every draw, and R-hat of a constant is 0/0 (ArviZ
+    # warns "invalid value encountered in scalar divide" and returns NaN). It is left out of
+    # the diagnostics instead of failing them; the mean and SD still converge.
+    import warnings
+
+    from emtwin.models import fitting
+    from emtwin.models.gaussian_mixture import build_model
+
+    data = gmx.MixtureData.old_faithful("waiting", k=1)
+    model = build_model(data.x, k=1, var_floor=data.var_floor)
+    start = {"weights": np.array([1.0]), "mu": np.array([data.x.mean()]), "sigma": np.array([data.x.std()])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = fitting.fit_nuts(model, start, draws=200, tune=200, chains=2, seed=1)
+    assert np.all(fit.idata.posterior["weights"].values == 1.0)
+    d = fit.diagnostics
+    # Both left parameters are near-Gaussian with ~400 pooled draws: R-hat near 1, finite.
+    assert math.isfinite(d["max_rhat"]) and d["max_rhat"] < 1.05
+    assert math.isfinite(d["min_ess_bulk"]) and d["min_ess_bulk"] > 50
