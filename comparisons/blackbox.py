@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from emtwin.em_reference.checks import Real, Whole, check
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting, gradient
 
@@ -139,12 +140,6 @@ def _split_output(output: Any, who: str) -> tuple[Mapping[str, Any], float | Non
     )
 
 
-def _whole(value: Any, argument: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argument} must be a whole number >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _checked(model: Any, params: Mapping[str, Any], components: Components, who: str, builder: str) -> Params:
     """Names, shapes and NaN checked on the values as given (so a message shows them as the
     user returned them), then components put in the model's order and the support checked."""
@@ -214,11 +209,9 @@ def check_em(
         raise ValueError(f"components must be an emtwin.Components; got {type(components).__name__}.")
     if starts is not None and (isinstance(starts, (str, bytes, Mapping)) or not isinstance(starts, Sequence)):
         raise ValueError(f"starts must be a list of parameter dicts; got {starts!r}.")
-    n_starts = _whole(n_starts, "n_starts", 0)
-    seed = _whole(seed, "seed", 0)
-    for arg, value in (("stationary_tol", stationary_tol), ("start_scale", start_scale)):
-        if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-            raise ValueError(f"{arg} must be a positive number; got {value!r}.")
+    # n_starts counts the other starts here, so 0 (no search) is allowed.
+    n_starts, seed = check("n_starts", n_starts, Whole(0)), check("seed", seed)
+    stationary_tol, start_scale = check("stationary_tol", stationary_tol, Real()), check("start_scale", start_scale, Real())
     timings: dict[str, float] = {}
     builder = _callable_name(build_model)
 

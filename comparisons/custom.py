@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from emtwin.em_reference.checks import Real, Whole, check
 from emtwin.em_reference.driver import EMResult, EStep, LogLikelihood, MStep, Params, run_em_multistart
 from emtwin.models import fitting
 
@@ -324,9 +325,8 @@ def custom_scenario(
     shapes = {k: v.shape for k, v in start.items()}
     e, m, ll = _guarded(e_step, m_step, log_likelihood, shapes)
 
-    def fit_em(data: Any, start: Mapping[str, Any], *, n_starts: int = 1, seed: int | None = 0) -> EMResult:
-        if int(n_starts) != n_starts or n_starts < 1:
-            raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
+    def fit_em(data: Any, start: Mapping[str, Any], *, n_starts: int = 1, seed: int = 0) -> EMResult:
+        n_starts, seed = check("n_starts", n_starts), check("seed", seed)
         first = {k: np.asarray(v, dtype=float) for k, v in start.items()}
         starts: list[Mapping[str, Any]] = [first]
         rng = np.random.default_rng(seed)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
-import numbers
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +43,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.signal import find_peaks
 from scipy.stats import gaussian_kde
 
+from emtwin.em_reference.checks import check
 from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting
@@ -67,7 +66,6 @@ METHODS = ("map", "advi", "nuts")
 PARAM_ATOL = 1e-4
 LOGLIK_RTOL = 1e-8
 RHAT_MAX = 1.01
-MAX_SEED = 2**32 - 1  # the largest seed PyMC's samplers take
 # A second posterior mode counts when the density between it and a higher mode falls below
 # MODE_VALLEY of its own peak, and its peak reaches MODE_MIN_HEIGHT of the highest one.
 MODE_VALLEY = 0.75
@@ -364,7 +362,7 @@ def compare(
     """
     sc = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
     methods = _check_methods(methods)
-    seed = _check_seed(seed)
+    seed, n_starts = check("seed", seed), check("n_starts", n_starts)
     if start is not None and not isinstance(start, Mapping):
         raise ValueError(
             f"start must be a dict of parameter name -> value, e.g. "
@@ -528,17 +526,6 @@ def _check_methods(methods: Any) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"methods must be drawn from {', '.join(METHODS)}; got {', '.join(map(repr, unknown))}.")
     return methods
-
-
-def _check_seed(seed: Any) -> int:
-    whole = (
-        isinstance(seed, numbers.Real) and not isinstance(seed, bool) and math.isfinite(seed) and seed == int(seed)
-    )
-    if not whole or seed < 0:
-        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}.")
-    if seed > MAX_SEED:
-        raise ValueError(f"seed must be at most 2**32 - 1 = {MAX_SEED} (the largest seed PyMC's samplers take); got {seed!r}.")
-    return int(seed)
 
 
 def _check_options(options: Any, argument: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import numpy as np
 import pymc as pm
 from pymc.printing import str_for_dist, str_for_model
 
+from emtwin.em_reference.checks import Whole, check
 from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
@@ -66,12 +67,6 @@ PARETO_K_BAD = 0.7
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def _whole(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -108,13 +103,13 @@ class ReportSettings:
     grid: int = 81
 
     def __post_init__(self) -> None:
-        _whole(self.seed, "seed", 0)
-        _whole(self.n_starts, "n_starts", 1)
-        _whole(self.grid, "grid", 5)
+        check("seed", self.seed)
+        check("n_starts", self.n_starts)
+        check("grid", self.grid, Whole(5))
         if self.n_sizes is not None:
-            _whole(self.n_sizes, "n_sizes", 1)
+            check("n_sizes", self.n_sizes, Whole(1))
         if self.max_k is not None:
-            _whole(self.max_k, "max_k", 1)
+            check("max_k", self.max_k, Whole(1))
 
     @classmethod
     def quick(cls, seed: int = 0) -> ReportSettings:

@@ -81,7 +81,7 @@ from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
 from . import mixture_kernel
-from .checks import seed_value
+from .checks import check
 from .components import permute_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
@@ -162,13 +162,6 @@ class VarianceCollapseWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- the data
-
-
-def _is_whole(value: object) -> bool:
-    try:
-        return not isinstance(value, bool) and int(value) == value  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return False
 
 
 def _check_floor(var_floor: object, d: int) -> np.ndarray:
@@ -263,8 +256,7 @@ class MixtureData:
                 f"data has no spread{where}: every value is {cols[0, j]:g}. A Gaussian mixture needs "
                 "positive variance in every coordinate."
             )
-        if not _is_whole(self.k) or self.k < 1:
-            raise ValueError(f"k must be a whole number >= 1 (the number of components); got {self.k!r}.")
+        check("k", self.k, meaning="the number of components")
         n_distinct = _count_distinct(cols, int(self.k))
         if self.k > n_distinct:
             raise ValueError(
@@ -638,7 +630,7 @@ def fit(
     k: int | None = None,
     var_floor: ArrayLike | None = None,
     n_starts: int = 1,
-    seed: int | None = 0,
+    seed: int = 0,
     tol: float = 1e-10,
     max_iter: int = 10_000,
 ) -> EMResult:
@@ -661,7 +653,7 @@ def fit(
     n_starts : int
         Total number of EM runs. The extra ``n_starts − 1`` starts are k-means++ draws from
         ``np.random.default_rng(seed)``; ``start`` (or the default start) is always first.
-    seed : int or None
+    seed : int
         Seeds the extra starts.
     tol : float
         Stop when no parameter changes by more than ``tol`` in one iteration, in its own
@@ -683,9 +675,7 @@ def fit(
     SymmetricFixedPointWarning
         When two components of the answer are equal (EM's symmetric fixed point).
     """
-    if not _is_whole(n_starts) or n_starts < 1:
-        raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
-    seed = seed_value(seed)
+    n_starts, seed = check("n_starts", n_starts), check("seed", seed)
     if isinstance(data, MixtureData):
         if k is not None and k != data.k:
             raise ValueError(f"k = {k!r} conflicts with data.k = {data.k}; give k only when data is a plain array.")

@@ -133,7 +133,7 @@ def test_a_stronger_prior_shrinks_the_posterior_towards_one_half():
     ("kwargs", "message"),
     [
         ({"methods": ["map", "mcmc"]}, "methods must be drawn from map, advi, nuts; got 'mcmc'."),
-        ({"seed": -1}, "seed must be a non-negative whole number; got -1."),
+        ({"seed": -1}, "seed must be a whole number in [0, 4294967295]; got -1."),
         ({"start": {"theta": [0.6, 1.2]}}, "theta_B must lie in (0, 1); got 1.2."),
         ({"model_options": {"prior": (0.0, 1.0)}}, "prior must be two positive numbers (a, b) for Beta(a, b); got (0.0, 1.0)."),
     ],

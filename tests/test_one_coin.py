@@ -206,12 +206,12 @@ def test_bad_sequences_are_rejected(sequence, message):
 @pytest.mark.parametrize(
     ("heads", "tosses", "message"),
     [
-        (float("nan"), 10, "heads must be a whole number; got nan."),
-        (2.5, 10, "heads must be a whole number; got 2.5."),
-        (11, 10, "heads must lie between 0 and tosses (10); got 11."),
-        (-1, 10, "heads must lie between 0 and tosses (10); got -1."),
-        (0, 0, "tosses must be at least 1; got 0."),
-        (3, "ten", "tosses must be a whole number; got 'ten'."),
+        (float("nan"), 10, "heads must be a whole number >= 0; got nan."),
+        (2.5, 10, "heads must be a whole number >= 0; got 2.5."),
+        (11, 10, "heads must be a whole number in [0, 10]; got 11."),
+        (-1, 10, "heads must be a whole number in [0, 10]; got -1."),
+        (0, 0, "tosses must be a whole number >= 1; got 0."),
+        (3, "ten", "tosses must be a whole number >= 1; got 'ten'."),
     ],
 )
 def test_bad_counts_are_rejected(heads, tosses, message):
