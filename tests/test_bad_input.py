@@ -254,7 +254,7 @@ API_CASES = [
     ("Tosses.from_counts", "heads=3, tosses=inf", lambda: one_coin.Tosses.from_counts(3, math.inf),
      "tosses must be a whole number >= 1; got inf."),
     ("Tosses", "heads=2.5, tosses=10", lambda: one_coin.Tosses(2.5, 10),
-     "heads must be a whole number >= 0; got 2.5."),
+     "heads must be a whole number in [0, 10]; got 2.5."),
     ("tosses_from_string", "'HT T'", lambda: ic.tosses_from_string("HT T"),
      "tosses = 'HT T' contains ' '; only H (heads) and T (tails) are allowed."),
     # ------------------------------------------------------------------ data: Gaussian means

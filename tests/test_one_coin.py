@@ -206,8 +206,8 @@ def test_bad_sequences_are_rejected(sequence, message):
 @pytest.mark.parametrize(
     ("heads", "tosses", "message"),
     [
-        (float("nan"), 10, "heads must be a whole number >= 0; got nan."),
-        (2.5, 10, "heads must be a whole number >= 0; got 2.5."),
+        (float("nan"), 10, "heads must be a whole number in [0, 10]; got nan."),
+        (2.5, 10, "heads must be a whole number in [0, 10]; got 2.5."),
         (11, 10, "heads must be a whole number in [0, 10]; got 11."),
         (-1, 10, "heads must be a whole number in [0, 10]; got -1."),
         (0, 0, "tosses must be a whole number >= 1; got 0."),
