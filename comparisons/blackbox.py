@@ -32,18 +32,14 @@ from typing import Any
 import numpy as np
 
 from emtwin.em_reference.checks import Real, Whole, check
+from emtwin.em_reference.components import align
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting, gradient
 
+from . import report
 from .custom import _callable_name, build_checked, check_params
-from .harness import (
-    LOGLIK_RTOL,
-    PARAM_ATOL,
-    Verdicts,
-    align,
-    describe_curvature,
-    flatten,
-)
+from .harness import LOGLIK_RTOL, PARAM_ATOL, describe_curvature
+from .results import Verdicts, flatten
 from .scenario import NO_COMPONENTS, Check, Components
 
 __all__ = ["STATIONARY_ATOL", "BlackBoxComparison", "BlackBoxRow", "check_em"]
@@ -113,14 +109,10 @@ class BlackBoxComparison(Verdicts):
     methods = ("map",)
 
     def table(self) -> str:
-        from .report import format_blackbox
-
-        return format_blackbox(self)
+        return report.format_blackbox(self)
 
     def to_dict(self) -> dict[str, Any]:
-        from .report import blackbox_to_dict
-
-        return blackbox_to_dict(self)
+        return report.blackbox_to_dict(self)
 
 
 # --------------------------------------------------------------------------- input

@@ -27,8 +27,8 @@ from emtwin.em_reference.checks import Real, Whole, check
 from emtwin.em_reference.driver import EMResult, EStep, LogLikelihood, MStep, Params, run_em_multistart
 from emtwin.models import fitting
 
-from .harness import Comparison
 from .harness import compare as _harness_compare
+from .results import Comparison
 from .registry import get_scenario
 from .scenario import NO_COMPONENTS, Components, Scenario
 

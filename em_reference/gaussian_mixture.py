@@ -82,7 +82,7 @@ from scipy.special import logsumexp
 
 from . import mixture_kernel
 from .checks import check
-from .components import permute_components, warn_if_tied
+from .components import component_order, order_components, permute_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
 __all__ = [
@@ -461,8 +461,8 @@ def _floored(cov: np.ndarray, floor: np.ndarray) -> np.ndarray:
     """Σ_j with each coordinate's variance given the earlier ones raised to ``floor`` where
     it is below, the regressions kept (the exact constrained M-step; module docstring)."""
     out = cov.copy()
-    for j, sigma in enumerate(cov):
-        t, v = _regression_form(sigma, floor)
+    for j, cov_j in enumerate(cov):
+        t, v = _regression_form(cov_j, floor)
         if np.any(v < floor):  # untouched otherwise: no rounding where the guard does not act
             rebuilt = (t * np.maximum(v, floor)) @ t.T
             out[j] = 0.5 * (rebuilt + rebuilt.T)
@@ -472,7 +472,7 @@ def _floored(cov: np.ndarray, floor: np.ndarray) -> np.ndarray:
 def conditional_variances(data: MixtureData, params: Mapping[str, Any]) -> np.ndarray:
     """The variances the floor bounds: shape (k, d), entry (j, c) the variance of
     coordinate c given coordinates 0..c−1 under component j (1-D: σ_j²), squared data units."""
-    return np.array([_regression_form(sigma, data.var_floor)[1] for sigma in _triple(data, params)[2]])
+    return np.array([_regression_form(cov_j, data.var_floor)[1] for cov_j in _triple(data, params)[2]])
 
 
 def m_step(data: MixtureData, resp: np.ndarray) -> Params:
@@ -581,15 +581,10 @@ def _kmeans_pp_start(data: MixtureData, rng: np.random.Generator) -> Params:
     return _start_with_means(data, distinct[chosen])
 
 
-def _order(data: MixtureData, params: Params) -> np.ndarray:
-    """Component order by the first coordinate of μ (stable): the canonical labelling."""
-    return np.argsort(np.asarray(params["mu"]).reshape(data.k, data.d)[:, 0], kind="stable")
-
-
 def _canonical_result(data: MixtureData, result: EMResult) -> EMResult:
     """``result`` with components relabelled in canonical order: parameters, their traces
     and the responsibilities' columns."""
-    order = _order(data, result.params)
+    order = component_order(result.params, "mu")
     names = list(data.param_names)
     return dataclasses.replace(
         result,
@@ -614,8 +609,8 @@ def _warn_if_collapsed(data: MixtureData, result: EMResult) -> None:
     # The M-step's sums at the answer, i.e. from the last E-step's responsibilities.
     moments = mixture_kernel.em_pass(*_kernel_arguments(data, result.params))
     n_j, scatter = moments.counts, moments.scatter
-    for j, sigma in enumerate(scatter):
-        v = _regression_form(sigma, data.var_floor)[1]
+    for j, scatter_j in enumerate(scatter):
+        v = _regression_form(scatter_j, data.var_floor)[1]
         for c in np.flatnonzero(v < data.var_floor):
             warnings.warn(
                 VarianceCollapseWarning(j, int(c), float(v[c]), float(data.var_floor[c]), float(n_j[j])),
@@ -702,7 +697,7 @@ def fit(
     # The slide's steps, run by the fast kernel: one pass over the data per iteration.
     result = run_em_multistart(
         data, starts, fast_e_step, m_step, fast_log_likelihood,
-        canonical=lambda p: permute_components(p, _order(data, p), names),
+        canonical=lambda p: order_components(p, names, "mu"),
         tol=tol, max_iter=max_iter, step=fused_step,
     )
     result = _canonical_result(data, result)

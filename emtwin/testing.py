@@ -17,7 +17,7 @@ from typing import Any
 
 from emtwin.comparisons.blackbox import BlackBoxComparison, check_em
 from emtwin.comparisons.custom import ModelCache, compare, registered_or_loaded
-from emtwin.comparisons.harness import Comparison
+from emtwin.comparisons.results import Comparison
 from emtwin.comparisons.scenario import Scenario
 
 __all__ = ["TwinSession", "assert_twins_agree", "disagreement_message"]

@@ -299,13 +299,13 @@ def test_twins_agree_map_equals_em(comparison):
         assert abs(row.em - row.map) <= 1e-4
     assert c.map.log_likelihood == pytest.approx(c.em.log_likelihood, rel=1e-8)
     # Both equal the independent scipy.stats likelihood at EM's answer.
-    mu = c.em_params["mu"]
+    mu = c.em.params["mu"]
     assert c.em.log_likelihood == pytest.approx(independent_loglik(mu, DEFAULT.z, 1.0), rel=1e-12)
 
 
 def test_em_lands_near_the_true_means(comparison):
     # N = 200 from (−2, 2): each mean has standard error ≈ σ/√100 = 0.1.
-    np.testing.assert_allclose(comparison.em_params["mu"], [-2.0, 2.0], atol=0.3)
+    np.testing.assert_allclose(comparison.em.params["mu"], [-2.0, 2.0], atol=0.3)
 
 
 def test_nuts_posterior_sd_matches_the_laplace_approximation(comparison):
@@ -313,7 +313,7 @@ def test_nuts_posterior_sd_matches_the_laplace_approximation(comparison):
     # covariance (−H)⁻¹, H the log-likelihood Hessian: here from finite differences of
     # the scipy.stats likelihood, sharing no code with either twin.
     c = comparison
-    mu = c.em_params["mu"]
+    mu = c.em.params["mu"]
     laplace_sd = np.sqrt(np.diag(np.linalg.inv(-fd_hessian(lambda m: independent_loglik(m, DEFAULT.z, 1.0), mu))))
     np.testing.assert_allclose(c.nuts.sd["mu"], laplace_sd, rtol=0.15)
     assert np.all(np.abs(c.nuts.mean["mu"] - mu) < 0.5 * laplace_sd)
@@ -332,7 +332,7 @@ def test_three_components_read_mu1_to_mu3_and_agree():
     # Clusters 8σ apart: a hard split halfway is the MLE to within 0.01 (only the few points
     # 3-4σ out, near a cut, are shared between two means).
     cluster = np.digitize(z, [-4.0, 4.0])
-    np.testing.assert_allclose(c.em_params["mu"], [z[cluster == j].mean() for j in range(3)], atol=0.01)
+    np.testing.assert_allclose(c.em.params["mu"], [z[cluster == j].mean() for j in range(3)], atol=0.01)
 
 
 def test_mle_inside_the_nuts_hdi(comparison):

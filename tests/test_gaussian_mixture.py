@@ -500,7 +500,7 @@ def test_map_reproduces_the_published_fit(waiting_comparison):
 
 
 def test_the_pymc_likelihood_is_the_scipy_likelihood(waiting_comparison):
-    em = waiting_comparison.em_params
+    em = waiting_comparison.em.params
     model = pm_gm.build_model(WAITING.x, k=2, var_floor=WAITING.var_floor)
     assert fitting.log_likelihood(model, em) == pytest.approx(scipy_loglik(WAITING.x, em), rel=1e-12)
 

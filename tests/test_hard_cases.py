@@ -137,7 +137,7 @@ def test_known_sigma_wider_than_the_data_merges_the_means_and_is_reported():
 
 def test_distinct_components_pass_the_check_with_their_gap():
     c = emtwin.compare("coin-sets", methods=[])
-    gap = abs(c.em_params["theta"][0] - c.em_params["theta"][1])
+    gap = abs(c.em.params["theta"][0] - c.em.params["theta"][1])
     distinct = _check(c, "EM components distinct")
     assert distinct.passed
     assert distinct.detail == f"the closest pair, theta_A and theta_B, differ by {gap:.3g}"

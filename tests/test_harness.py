@@ -101,9 +101,11 @@ def test_flatten_names_rows_as_the_lecture_does():
 
 
 def test_em_start_given_in_the_other_order_still_agrees():
-    # EM from (0.5, 0.6) ends with coin A as the low coin; the harness relabels it.
+    # EM from (0.5, 0.6) ends with coin A as the low coin; the harness relabels the whole
+    # run (answer and trace) into the twin's order, theta_A > theta_B.
     c = emtwin.compare("coin-sets", start={"theta": [0.5, 0.6]}, methods=["map"])
-    assert c.em.params["theta"][0] < c.em.params["theta"][1]
+    assert c.em.params["theta"][0] > c.em.params["theta"][1]
+    assert c.em.param_trace["theta"][0].tolist() == [0.6, 0.5]
     assert c.verdict == "agree"
     assert c.row("theta_A").em == pytest.approx(0.7968, abs=1e-4)
 

@@ -329,14 +329,14 @@ def test_closed_form_checks_fail_on_a_wrong_posterior(comparison):
     # both NUTS checks. (The MLE 0.7 itself is only 0.255 SD from the exact mean: with a
     # bulk ESS of a few hundred that is within 4 Monte-Carlo SEs, so it would pass.)
     wrong = dataclasses.replace(comparison.nuts, mean={"p": np.array(0.75)}, sd={"p": np.array(0.05)})
-    checks = {c.name: c for c in scenario_one_coin.closed_form_checks(dataclasses.replace(comparison, nuts=wrong))}
+    checks = {c.name: c for c in scenario_one_coin.closed_form_checks(dataclasses.replace(comparison, fits={**comparison.fits, "nuts": wrong}))}
     assert not checks["NUTS mean = closed-form posterior mean"].passed
     assert checks["NUTS mean = closed-form posterior mean"].value == pytest.approx((0.75 - EXACT_MEAN) / EXACT_SD)
     assert not checks["NUTS SD = closed-form posterior SD"].passed
     assert checks["NUTS SD = closed-form posterior SD"].value == pytest.approx(1 - 0.05 / EXACT_SD)
     # ADVI answering 0.75 is a warning, not an error: ADVI is an approximation.
     wrong_advi = dataclasses.replace(comparison.advi, mean={"p": np.array(0.75)})
-    checks = {c.name: c for c in scenario_one_coin.closed_form_checks(dataclasses.replace(comparison, advi=wrong_advi))}
+    checks = {c.name: c for c in scenario_one_coin.closed_form_checks(dataclasses.replace(comparison, fits={**comparison.fits, "advi": wrong_advi}))}
     advi_check = checks["ADVI mean = closed-form posterior mean"]
     assert not advi_check.passed and advi_check.severity == "warning"
 
