@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from emtwin.em_reference.checks import Real, Whole, check
+from emtwin.em_reference.checks import check
 from emtwin.em_reference.driver import EMResult, EStep, LogLikelihood, MStep, Params, run_em_multistart
 from emtwin.models import fitting
 
@@ -297,6 +297,29 @@ def custom_scenario(
         Its ``fit_em`` runs :func:`emtwin.em_reference.run_em_multistart` on your functions,
         each call checked: a NaN or a wrong parameter name stops EM with a ``ValueError``.
     """
+    start = _checked_steps(name, start, e_step, m_step, log_likelihood, build_model, components, random_start)
+    tol, max_iter = check("tol", tol), check("max_iter", max_iter)
+    shapes = {k: v.shape for k, v in start.items()}
+    guarded = _guarded(e_step, m_step, log_likelihood, shapes)
+    return Scenario(
+        name=name,
+        title=title or f"{name} (custom scenario)",
+        source=source or "user code",
+        make_data=lambda: data,
+        default_start=start,
+        fit_em=_multistart_em(guarded, shapes, components, random_start, tol, max_iter),
+        build_model=build_model,
+        components=components,
+        functionals=dict(functionals or {}),
+        log_likelihood=log_likelihood,  # emtwin report: the log-likelihood contour
+    )
+
+
+def _checked_steps(
+    name: Any, start: Any, e_step: Any, m_step: Any, log_likelihood: Any, build_model: Any, components: Any,
+    random_start: Any,
+) -> Params:
+    """custom_scenario's arguments checked; returns ``start`` as float arrays."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name must be a non-empty string such as 'poisson-mixture'; got {name!r}.")
     for arg, fn in (("e_step", e_step), ("m_step", m_step), ("log_likelihood", log_likelihood),
@@ -322,40 +345,37 @@ def custom_scenario(
                 f"components.labels gives {len(components.labels)} components but start[{p!r}] has shape "
                 f"{start[p].shape}; its axis 0 must have one entry per component."
             )
-    shapes = {k: v.shape for k, v in start.items()}
-    e, m, ll = _guarded(e_step, m_step, log_likelihood, shapes)
+    return start
+
+
+def _multistart_em(
+    guarded: tuple[EStep, MStep, LogLikelihood], shapes: Mapping[str, tuple[int, ...]], components: Components,
+    random_start: Callable[[Any, np.random.Generator], Mapping[str, Any]] | None, tol: float, max_iter: int,
+) -> Callable[..., EMResult]:
+    """The scenario's ``fit_em``: the project's driver on the user's (checked) steps, from the
+    given start plus ``n_starts − 1`` drawn ones."""
+    e, m, ll = guarded
+
+    def extra_start(data: Any, first: Params, rng: np.random.Generator, n_starts: int) -> Params:
+        if random_start is not None:
+            return _named_like(random_start(data, rng), shapes, f"random_start {_callable_name(random_start)}")
+        shape = np.shape(e(data, first))
+        if len(shape) != 2:
+            raise ValueError(
+                f"n_starts={n_starts} needs extra starts, but e_step returns shape {shape}, not "
+                "(n_observations, n_components); pass random_start=(data, rng) -> dict to custom_scenario."
+            )
+        resp = rng.uniform(size=shape)
+        return m(data, resp / resp.sum(axis=1, keepdims=True))
 
     def fit_em(data: Any, start: Mapping[str, Any], *, n_starts: int = 1, seed: int = 0) -> EMResult:
         n_starts, seed = check("n_starts", n_starts), check("seed", seed)
         first = {k: np.asarray(v, dtype=float) for k, v in start.items()}
-        starts: list[Mapping[str, Any]] = [first]
         rng = np.random.default_rng(seed)
-        for _ in range(int(n_starts) - 1):
-            if random_start is not None:
-                starts.append(_named_like(random_start(data, rng), shapes, f"random_start {_callable_name(random_start)}"))
-                continue
-            shape = np.shape(e(data, first))
-            if len(shape) != 2:
-                raise ValueError(
-                    f"n_starts={n_starts} needs extra starts, but e_step returns shape {shape}, not "
-                    "(n_observations, n_components); pass random_start=(data, rng) -> dict to custom_scenario."
-                )
-            resp = rng.uniform(size=shape)
-            starts.append(m(data, resp / resp.sum(axis=1, keepdims=True)))
+        starts = [first] + [extra_start(data, first, rng, n_starts) for _ in range(n_starts - 1)]
         return run_em_multistart(data, starts, e, m, ll, canonical=components.canonical, tol=tol, max_iter=max_iter)
 
-    return Scenario(
-        name=name,
-        title=title or f"{name} (custom scenario)",
-        source=source or "user code",
-        make_data=lambda: data,
-        default_start=start,
-        fit_em=fit_em,
-        build_model=build_model,
-        components=components,
-        functionals=dict(functionals or {}),
-        log_likelihood=log_likelihood,  # emtwin report: the log-likelihood contour
-    )
+    return fit_em
 
 
 # --------------------------------------------------------------------------- compile once
