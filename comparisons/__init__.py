@@ -6,7 +6,7 @@ needs matplotlib, which comparing does not.
 
 from emtwin.em_reference.components import align
 
-from .harness import compare
+from .custom import compare
 from .results import Comparison, Row, flatten
 from .scenario import Check
 from .registry import SCENARIOS, Components, Scenario, get_scenario

@@ -3,7 +3,7 @@
 Step form: hand :func:`custom_scenario` your start, E-step, M-step and log-likelihood, and a
 PyMC model builder; it returns a :class:`~emtwin.comparisons.scenario.Scenario` whose EM twin
 is the project's generic driver (several starts, label alignment, the identifiability check
-all come with it). :func:`compare` is :func:`emtwin.comparisons.harness.compare` with the
+all come with it). :func:`compare` is :func:`emtwin.comparisons.harness.compare_twins` with the
 user's input checked first, so a mistake reads as one ``ValueError`` naming what to fix
 rather than a PyTensor traceback. :func:`load_scenario` reads ``path/to/file.py:function``
 for the command line, and :class:`ModelCache` builds each PyMC model once per session.
@@ -27,7 +27,7 @@ from emtwin.em_reference.checks import check
 from emtwin.em_reference.driver import EMResult, EStep, LogLikelihood, MStep, Params, run_em_multistart
 from emtwin.models import fitting
 
-from .harness import compare as _harness_compare
+from .harness import compare_twins
 from .results import Comparison
 from .registry import get_scenario
 from .scenario import NO_COMPONENTS, Components, Scenario
@@ -142,7 +142,7 @@ def compare(
     model_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Comparison:
-    """Run both twins of a scenario and compare them: :func:`emtwin.comparisons.harness.compare`
+    """Run both twins of a scenario and compare them: :func:`emtwin.comparisons.harness.compare_twins`
     (same arguments: ``methods``, ``seed``, ``n_starts``, ``nuts_options``, ``advi_options``,
     ``progress``), with a :class:`Scenario` object's input checked first.
 
@@ -152,7 +152,7 @@ def compare(
     their own input.
     """
     if isinstance(scenario, str):
-        return _harness_compare(scenario, data=data, start=start, model_options=model_options, **options)
+        return compare_twins(scenario, data=data, start=start, model_options=model_options, **options)
     if not isinstance(scenario, Scenario):
         raise ValueError(
             "scenario must be a registered name (see `emtwin list`) or a Scenario from "
@@ -177,7 +177,7 @@ def compare(
     check_params(model, sc.to_model(sc.components.canonical(start)), argument="start", builder=builder)
     # Hand the harness the model just built and checked: built once, compiled once.
     sc = dataclasses.replace(sc, build_model=lambda _data, **_options: model)
-    return _harness_compare(sc, data=data, start=start, model_options=model_options, **options)
+    return compare_twins(sc, data=data, start=start, model_options=model_options, **options)
 
 
 # --------------------------------------------------------------------------- step form

@@ -60,7 +60,7 @@ __all__ = [
     "Method",
     "Row",
     "align",
-    "compare",
+    "compare_twins",
     "flatten",
     "posterior_modes",
 ]
@@ -254,7 +254,7 @@ class Twin:
     start: Params  # EM's start, as the model's free variables in its component order
 
 
-def compare(
+def compare_twins(
     scenario: str | Scenario,
     *,
     data: Any = None,
@@ -267,7 +267,8 @@ def compare(
     advi_options: Mapping[str, Any] | None = None,
     progress: bool = False,
 ) -> Comparison:
-    """Run a scenario's EM twin and PyMC twin and compare them.
+    """Run a scenario's EM twin and PyMC twin and compare them (the harness itself; users
+    call :func:`emtwin.compare`, which checks a Scenario object's input first, then this).
 
     A pipeline of named stages, each a function below: inputs (checked before anything
     runs) → EM → the PyMC twin at EM's answer → the fits of :data:`FITS` → checks → result.

@@ -451,7 +451,7 @@ def test_the_harness_rejects_an_unorderable_start_before_pymc_runs():
 def test_the_harness_rejects_data_of_the_wrong_kind(scenario, data, message):
     # The harness itself: emtwin.compare builds a Scenario object's model before EM runs.
     with pytest.raises(ValueError) as err:
-        harness.compare(scenario, data=data, methods=["map"])
+        harness.compare_twins(scenario, data=data, methods=["map"])
     assert str(err.value) == message
 
 

@@ -16,7 +16,8 @@ import pytest
 
 import emtwin
 from emtwin.comparisons import cli
-from emtwin.comparisons import compare as harness_compare
+from emtwin.comparisons import compare as comparisons_compare
+from emtwin.comparisons.harness import compare_twins
 from emtwin.comparisons.report_parts import ReportSettings
 from emtwin.em_reference import coins, gaussian_means, gaussian_mixture, interleaved_coins, one_coin
 from emtwin.em_reference.checks import RULES, Real, Whole, check
@@ -58,7 +59,8 @@ def _custom():
 
 SEED_ENTRIES = {
     "emtwin.compare": lambda seed: emtwin.compare("coin-sets", methods=["map"], seed=seed),
-    "emtwin.comparisons.compare": lambda seed: harness_compare("coin-sets", methods=["map"], seed=seed),
+    "emtwin.comparisons.compare": lambda seed: comparisons_compare("coin-sets", methods=["map"], seed=seed),
+    "harness.compare_twins": lambda seed: compare_twins("coin-sets", methods=["map"], seed=seed),
     "emtwin.compare(custom_scenario)": lambda seed: emtwin.compare(_custom(), methods=["map"], seed=seed),
     "custom_scenario fit_em": lambda seed: _custom().fit_em(SETS, {"theta": [0.6, 0.5]}, seed=seed),
     "emtwin.check_em": lambda seed: emtwin.check_em(
