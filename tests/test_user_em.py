@@ -84,7 +84,7 @@ def test_step_form_em_and_map_reach_the_independent_mle(good, oracle):
         assert good.row(f"lam{label}").em == pytest.approx(lam[k], abs=1e-6)
         assert good.row(f"weights{label}").em == pytest.approx(w[k], abs=1e-6)
         assert good.row(f"lam{label}").map == pytest.approx(lam[k], abs=1e-6)
-        assert abs(good.row(f"lam{label}").map - good.row(f"lam{label}").em) <= 5e-9
+        assert abs(good.row(f"lam{label}").map - good.row(f"lam{label}").em) <= 2e-8  # measured 2.0e-9
     assert good.em.log_likelihood == pytest.approx(loglik, abs=1e-7)
 
 
