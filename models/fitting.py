@@ -26,6 +26,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.optimize import minimize
 
+from emtwin.em_reference.checks import MAX_SEED, RULES, OneOf, Real, Whole, check
+
 from .precision import compile_fn, exact_arithmetic
 
 __all__ = [
@@ -112,74 +114,42 @@ def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
     return out
 
 
-def _whole(value: Any, argument: str, minimum: int, why: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argument} must be a whole number >= {minimum}{why}; got {value!r}.")
-    return int(value)
-
-
-MAX_SEED = 2**32 - 1  # PyMC's samplers accept seeds up to this
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1 = {MAX_SEED}; got {seed!r}.")
-    return int(seed)
-
-
-def _target_accept(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"target_accept must lie in (0, 1); got {value!r}.")
-    return float(value)
-
-
-def _init(value: Any) -> str:
-    if value not in NUTS_INITS:
-        raise ValueError(f"init must be one of {', '.join(NUTS_INITS)}; got {value!r}.")
-    return value
-
-
-def _sampler(value: Any) -> str:
-    if value not in NUTS_SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(NUTS_SAMPLERS)}; got {value!r}.")
-    return value
-
-
-# What fit_nuts and fit_advi accept, one check per option (the messages say what is allowed).
-_NUTS_CHECKS = {
-    "draws": lambda v: _whole(v, "draws", 4, " (NUTS draws per chain)"),
-    "tune": lambda v: _whole(v, "tune", 0, " (NUTS tuning steps per chain)"),
-    "chains": lambda v: _whole(v, "chains", 1),
-    "seed": _seed,
-    "target_accept": _target_accept,
-    "sampler": _sampler,
-    "init": _init,
-    "progress": bool,
+# What fit_nuts and fit_advi accept: one rule per option from the project's table
+# (em_reference/checks.py), with what the number is for in brackets.
+_NUTS_RULES = {
+    "draws": (Whole(4), "NUTS draws per chain"),
+    "tune": (Whole(0), "NUTS tuning steps per chain"),
+    "chains": (Whole(1), ""),
+    "seed": (RULES["seed"], ""),
+    "target_accept": (Real(0.0, 1.0), ""),
+    "sampler": (OneOf(NUTS_SAMPLERS), ""),
+    "init": (OneOf(NUTS_INITS), ""),
+    "progress": (OneOf((True, False)), ""),
 }
-_ADVI_CHECKS = {
-    "n": lambda v: _whole(v, "n", 20, " (ADVI iterations: the loss trend compares the last two tenths)"),
-    "draws": lambda v: _whole(v, "draws", 2, " (samples from the ADVI approximation, for an SD)"),
-    "seed": _seed,
-    "progress": bool,
+_ADVI_RULES = {
+    "n": (Whole(20), "ADVI iterations: the loss trend compares the last two tenths"),
+    "draws": (Whole(2), "samples from the ADVI approximation, for an SD"),
+    "seed": (RULES["seed"], ""),
+    "progress": (OneOf((True, False)), ""),
 }
 
 
-def _checked(checks: Mapping[str, Any], options: Mapping[str, Any], who: str) -> dict[str, Any]:
-    unknown = [k for k in options if k not in checks]
+def _checked(rules: Mapping[str, Any], options: Mapping[str, Any], who: str) -> dict[str, Any]:
+    unknown = [k for k in options if k not in rules]
     if unknown:
-        raise ValueError(f"{who} takes {', '.join(checks)}; got {', '.join(map(repr, unknown))}.")
-    return {k: checks[k](v) for k, v in options.items()}
+        raise ValueError(f"{who} takes {', '.join(rules)}; got {', '.join(map(repr, unknown))}.")
+    return {k: check(k, v, *rules[k]) for k, v in options.items()}
 
 
 def check_nuts_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` for :func:`fit_nuts` checked (draws >= 4, tune >= 0, chains >= 1, seed in
     [0, 2**32 − 1], target_accept in (0, 1), sampler pymc or nutpie), before anything compiles."""
-    return _checked(_NUTS_CHECKS, options, "fit_nuts")
+    return _checked(_NUTS_RULES, options, "fit_nuts")
 
 
 def check_advi_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` for :func:`fit_advi` checked (n >= 20, draws >= 2, seed in [0, 2**32 − 1])."""
-    return _checked(_ADVI_CHECKS, options, "fit_advi")
+    return _checked(_ADVI_RULES, options, "fit_advi")
 
 
 # --------------------------------------------------------------------------- compiled pieces
