@@ -56,7 +56,7 @@ from numpy.typing import ArrayLike
 from . import gaussian_mixture as gm
 from . import mixture_kernel
 from .checks import Real, check
-from .components import permute_components, warn_if_tied
+from .components import component_order, order_components, permute_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
 try:  # An optional extra: the rest of em_reference never needs it.
@@ -467,10 +467,10 @@ def fit(
     names = list(data.param_names)
     result = run_em_multistart(
         data, starts, _responsibilities, _unused_m_step, _log_likelihood,
-        canonical=lambda p: permute_components(p, gm._order(data, p), names),
+        canonical=lambda p: order_components(p, names, "mu"),
         tol=tol, max_iter=max_iter, step=_fused_step,
     )
-    order = gm._order(data, result.params)
+    order = component_order(result.params, "mu")
     final = mixture_kernel.moments(pass_sums(data, result.params))  # cached: run_em's last pass
     params = permute_components(result.params, order, names)
     result = dataclasses.replace(

@@ -66,7 +66,9 @@ def build_model(
         call (``initvals``); see the project notes.
     """
     margin = check("margin", margin, Real(), "in sigmas")
-    sigma = check("sigma", sigma, Real(), "the known component SD")
+    # np.float64, not a Python float: PyTensor makes 0.5 a float32 constant and log(0.5) in
+    # float32 is 1.9e-9 off per point (models/precision.py).
+    sigma = np.float64(check("sigma", sigma, Real(), "the known component SD"))
     k = check("k", k, meaning="the number of components")
     labels = [str(j + 1) for j in range(k)] if labels is None else list(labels)
     if len(labels) != k:
