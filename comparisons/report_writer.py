@@ -83,6 +83,7 @@ def _section_json(sec: Section) -> dict[str, Any]:
                     for f in sec.figures.values()],
         "omitted": r.omitted,
         "tables": {key: {"columns": cols, "rows": rows} for key, (cols, rows) in sec.tables.items()},
+        "notes": {key: {"heading": heading, "caption": caption} for key, (heading, caption) in sec.notes.items()},
         "texts": sec.texts,
     }
     del out["comparison"]["versions"]  # once, at the top of the file
@@ -156,7 +157,11 @@ def _md_table(cols: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+# The pictures a teacher draws first (teaching.py), at most one of them per scenario.
+TEACHING_KEYS = ("by-hand", "model-on-data")
 PIECES = [  # (key of the figure, key in omitted, heading when omitted)
+    ("by-hand", None, "EM by hand, iteration by iteration"),
+    ("model-on-data", None, "The model on the data"),
     ("em-path", None, "The EM path"),
     ("loglik", None, "Why EM converges"),
     ("posterior", None, "Posterior against MLE"),
@@ -222,8 +227,24 @@ def _render(sections: list[Section], header: dict[str, Any]) -> tuple[str, str]:
             m.append(f"Checks the report adds:\n\n```\n{lines}\n```\n")
         h.append(f"<h3>The PyMC twin, printed from the model</h3><pre>{html.escape(r.model_text)}</pre>")
         m.append(f"### The PyMC twin, printed from the model\n\n```\n{r.model_text}\n```\n")
+        teaching_shown = False
         for key, omitted_key, heading in PIECES:
             fig = s.figures.get(key)
+            if key in TEACHING_KEYS and fig is None and key not in s.notes:
+                # One teaching piece per kind of data: "not shown" is said once, after the last.
+                if key == TEACHING_KEYS[-1] and not teaching_shown:
+                    reason = (f"the teaching pictures (comparisons/teaching.py) have none for this scenario's data "
+                              f"({type(c.data).__name__} with parameters {', '.join(c.em.params)}).")
+                    h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
+                    m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
+                continue
+            teaching_shown = teaching_shown or key in TEACHING_KEYS
+            if fig is None and key in s.notes:  # a table without a figure (teaching.py's coin tables)
+                note_heading, caption = s.notes[key]
+                cols, rows_ = s.tables[key]
+                h.append(f"<h3>{html.escape(note_heading)}</h3><p>{html.escape(caption)}</p>{_html_table(cols, rows_)}")
+                m.append(f"### {note_heading}\n\n{caption}\n\n{_md_table(cols, rows_)}\n")
+                continue
             if fig is None:
                 reason = r.omitted.get(omitted_key or key, "not computed.")
                 h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
