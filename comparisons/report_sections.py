@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import figures, teaching
+from . import figures, stepper, teaching
 from .harness import flatten
 from .report_parts import ScenarioReport, aligned_draws, component_labels
 from .scenario import Check
@@ -340,4 +340,7 @@ def section(r: ScenarioReport, *, progress: bool = False, slug: str | None = Non
         add("components", "How many components", caption, fig)
     if not r.comparison.identifiable:
         texts["ridge"] = _ridge(r)
-    return Section(r, figs, checks, tables, texts, notes)
+    if progress:
+        print(f"[{name}] writing the step-through page ...", file=sys.stderr, flush=True)
+    page = stepper.step_page(r, f"steps/{slug}.html", shared_js=True)
+    return Section(r, figs, checks, tables, texts, notes, page)

@@ -8,6 +8,8 @@
     report.md      the same text and tables, figures linked from figures/
     results.json   every number in the tables, with the versions, seed and settings
     figures/       the figures as PNG files
+    steps/         one interactive page per scenario (:mod:`.stepper`): a slider over EM's
+                   iterations; BokehJS beside them, once, so they open from disk
 
 Writing is safe: everything is built in a hidden sibling folder, checked with
 :func:`check_report`, and only then renamed into place, so an interrupted run leaves the
@@ -22,6 +24,7 @@ import datetime
 import html
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -35,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from . import stepper
 from .report import _jsonable, comparison_to_dict, format_comparison, versions
 from .report_parts import ReportSettings, ScenarioReport, scenario_report
 from .report_sections import Section, convergence_rate, file_slug, section
@@ -78,6 +82,7 @@ def _section_json(sec: Section) -> dict[str, Any]:
             "local_maxima": [{"params": p, "log_likelihood": ll, "n_starts": n} for p, ll, n in path.local_maxima],
             "convergence_rate": convergence_rate(path.loglik),
         },
+        "page": None if sec.page is None else sec.page.file,
         "report_checks": [dataclasses.asdict(c) for c in sec.checks],
         "figures": [{"file": f"figures/{f.slug}.png", "heading": f.heading, "caption": f.caption}
                     for f in sec.figures.values()],
@@ -218,6 +223,10 @@ def _render(sections: list[Section], header: dict[str, Any]) -> tuple[str, str]:
         h.append(f"<p class='meta'>{html.escape(r.scenario.source)}</p>")
         h.append(f"<p class='verdict {c.verdict}'>verdict: {c.verdict.upper()}</p>")
         m.append(f"## {name}: {r.scenario.title}\n\n{r.scenario.source}\n\n**verdict: {c.verdict.upper()}**\n")
+        if s.page is not None:
+            h.append(f"<p class='steps'><a href='{html.escape(s.page.file)}'>Step through EM on {html.escape(name)}</a>: "
+                     "an interactive page (a slider over EM's iterations, PyMC's MAP and NUTS as overlays).</p>")
+            m.append(f"[Step through EM on {name}]({s.page.file}): an interactive page.\n")
         h.append("<h3>The twins' estimates and verdicts</h3>")
         h.append(f"<pre>{html.escape(format_comparison(c))}</pre>")
         m.append(f"### The twins' estimates and verdicts\n\n```\n{format_comparison(c)}\n```\n")
@@ -301,7 +310,9 @@ def check_report(folder: str | os.PathLike) -> list[str]:
     Checks that ``index.html``, ``report.md`` and ``results.json`` exist, that every
     ``<img>`` of the page is an embedded PNG (or an existing PNG file beside it) that
     decodes to a PNG signature, that there are as many as ``results.json`` lists figures,
-    that nothing is fetched from the network, and that every figure ``report.md`` links exists.
+    that nothing is fetched from the network, that every figure ``report.md`` links exists, and
+    that each scenario's step-through page (``steps/*.html``) exists, is linked from the
+    page and loads its JavaScript from the folder only.
     """
     folder = Path(folder)
     problems = []
@@ -339,12 +350,41 @@ def check_report(folder: str | os.PathLike) -> list[str]:
     if len(parser.sources) != len(listed):
         problems.append(f"index.html has {len(parser.sources)} images but results.json lists {len(listed)} figures")
     problems += [f"index.html fetches from the network: {e}" for e in parser.external]
+    problems += _check_pages(folder, results)
     markdown = (folder / "report.md").read_text(encoding="utf-8")
     for file in listed:
         if not (folder / file).is_file():
             problems.append(f"{file} (listed in results.json) is missing")
         elif f"]({file})" not in markdown:
             problems.append(f"report.md does not show {file}")
+    return problems
+
+
+def _check_pages(folder: Path, results: dict[str, Any]) -> list[str]:
+    """Each scenario's step-through page: listed, present, linked from index.html, a Bokeh
+    document whose scripts are inline or files in the folder, nothing fetched from the network."""
+    problems = []
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    for name, scenario in results.get("scenarios", {}).items():
+        file = scenario.get("page")
+        if file is None:
+            continue
+        target = folder / file
+        if not target.is_file():
+            problems.append(f"{file} (the step-through page of {name}) is missing")
+            continue
+        if f"href='{html.escape(file)}'" not in index:
+            problems.append(f"index.html does not link {file}")
+        page = target.read_text(encoding="utf-8")
+        parser = _Images()
+        parser.feed(page)
+        problems += [f"{file} fetches from the network: {e}" for e in parser.external]
+        if "Bokeh.embed" not in page:
+            problems.append(f"{file} does not hold a Bokeh document")
+        for src in re.findall(r"<script[^>]* src=[\"']([^\"']+)", page):
+            script = target.parent / src
+            if src.startswith(("http:", "https:", "//")) or not script.is_file() or script.stat().st_size < 1000:
+                problems.append(f"{file} loads {src}, which is not a script in the report folder")
     return problems
 
 
@@ -502,6 +542,14 @@ def write_report(
         for s in sections:
             for fig in s.figures.values():
                 _inside(build, build / "figures" / f"{fig.slug}.png").write_bytes(fig.png)
+            if s.page is not None:
+                target = _inside(build, build / s.page.file)
+                if not target.parent.is_dir():
+                    target.parent.mkdir()
+                    # BokehJS once for all pages (stepper.step_page(..., shared_js=True)).
+                    for name, code in stepper.shared_scripts().items():
+                        _inside(build, target.parent / name).write_bytes(code)
+                target.write_text(s.page.html, encoding="utf-8")
         (build / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
         (build / "report.md").write_text(markdown, encoding="utf-8")
         # Last, so a folder with an index.html is a finished one even before the rename.

@@ -54,6 +54,7 @@ __all__ = [
     "Iterations",
     "Piece",
     "as_fraction",
+    "credit_rows",
     "credit_tables",
     "density_figure",
     "e_step_of",
@@ -63,6 +64,7 @@ __all__ = [
     "mixture_1d",
     "number_text",
     "observations_1d",
+    "param_name",
     "pieces",
     "ratio_text",
     "shown_iterations",
@@ -257,7 +259,7 @@ def credit_tables(scenario: Scenario, comparison: Comparison, shown: Sequence[in
     return tables
 
 
-def _credit_rows(table: CreditTable, param: str) -> list[list[str]]:
+def credit_rows(table: CreditTable, param: str) -> list[list[str]]:
     a, b = table.coins
     rows = []
     for g in range(len(table.heads)):
@@ -274,12 +276,12 @@ def _credit_rows(table: CreditTable, param: str) -> list[list[str]]:
     new = []
     for j, coin in enumerate((a, b)):
         exact = ratio_text(table.total_heads[j], table.total_tails[j])
-        new.append(f"{_param_name(param, coin)} = " + (f"{exact} = " if exact else "") + f"{table.after[j]:.4f}")
+        new.append(f"{param_name(param, coin)} = " + (f"{exact} = " if exact else "") + f"{table.after[j]:.4f}")
     rows.append([str(table.iteration), "M-step", "", new[0], "", "", new[1], ""])
     return rows
 
 
-def _param_name(param: str, coin: str) -> str:
+def param_name(param: str, coin: str) -> str:
     return f"{param}{coin}" if coin[:1].isdigit() else f"{param}_{coin}"
 
 
@@ -294,12 +296,12 @@ def _credit_piece(r: ScenarioReport) -> Piece | None:
     a, b = tables[0].coins
     cols = ["iteration", "set", f"Pr({a})", f"heads → {a}", f"tails → {a}", f"Pr({b})", f"heads → {b}",
             f"tails → {b}"]
-    rows = [row for table in tables for row in _credit_rows(table, param)]
+    rows = [row for table in tables for row in credit_rows(table, param)]
     first = tables[0]
     caption = (f"EM by hand, as Do & Batzoglou draw it (Fig. 1b): at iteration t the E-step weighs each set by "
                f"Pr(coin | set) at the previous biases, credits it heads and tails to each coin in proportion, and "
                f"the M-step divides each coin's credited heads by its credited tosses. Iteration 1 starts at "
-               f"{_param_name(param, a)} = {number_text(first.before[0])}, {_param_name(param, b)} = "
+               f"{param_name(param, a)} = {number_text(first.before[0])}, {param_name(param, b)} = "
                f"{number_text(first.before[1])} and gives {first.after[0]:.4f}, {first.after[1]:.4f}; shown: "
                f"iterations {', '.join(str(t.iteration) for t in tables)} of {n}. Computed with the EM twin's "
                "e_step and m_step at its traced parameters.")
@@ -361,14 +363,15 @@ def density_figure(data: Any, params: Params, draws: dict[str, np.ndarray] | Non
     with rc_context(STYLE):
         fig = _figure(11.0, 5.0)
         ax = fig.add_subplot()
-        ax.hist(x, bins="auto", density=True, color="#dddddd", edgecolor="#aaaaaa", label=f"data ({len(x)} points)")
+        ax.hist(x, bins=int(np.clip(len(x) // 8, 10, 40)), density=True, color="#f2f2f2", edgecolor="#999999",
+                label=f"data ({len(x)} points)")
         if draws is not None:
             band = posterior_density_band(data, draws, grid)
-            ax.fill_between(grid, band[0], band[1], color=NUTS_COLOR, alpha=0.35,
+            ax.fill_between(grid, band[0], band[1], color=NUTS_COLOR, alpha=0.45, lw=0,
                             label="NUTS posterior: 94% band of the mixture density")
-        for j, label in enumerate(labels):
-            ax.plot(grid, dens[j], "--", color=f"C{j + 1}", lw=1.8, label=f"component {label} × its weight (EM)")
         ax.plot(grid, dens.sum(axis=0), color=EM_COLOR, lw=2.5, label="mixture at EM's MLE")
+        for j, label in enumerate(labels):  # drawn over the mixture, which they meet where the other is ~0
+            ax.plot(grid, dens[j], "--", color=f"C{j + 1}", lw=2, label=f"component {label} × its weight (EM)")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("density")
         ax.legend(loc="best", framealpha=0.85)

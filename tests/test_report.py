@@ -27,7 +27,7 @@ from scipy import stats
 
 import emtwin
 from emtwin.comparisons import SCENARIOS, cli, get_scenario
-from emtwin.comparisons import figures, report_writer
+from emtwin.comparisons import figures, report_writer, stepper
 from emtwin.comparisons.report_parts import ReportSettings
 from emtwin.comparisons.scenario import Check
 from emtwin.em_reference import gaussian_means as em_means
@@ -185,7 +185,9 @@ class _Imgs(HTMLParser):
 
 def test_the_folder_is_complete(written):
     out, report = written
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "report.md", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "report.md", "results.json", "steps"]
+    version = stepper.shared_scripts()
+    assert sorted(p.name for p in (out / "steps").iterdir()) == sorted([*version, *(f"{n}.html" for n in NAMES)])
     parser = _Imgs()
     parser.feed((out / "index.html").read_text(encoding="utf-8"))
     assert len(parser.srcs) == sum(EXPECTED_FIGURES.values())
