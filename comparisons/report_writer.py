@@ -39,7 +39,9 @@ from typing import Any
 import numpy as np
 
 from . import stepper
-from .report import _jsonable, comparison_to_dict, format_comparison, versions
+from .report import (
+    _jsonable, check_mark, comparison_cells, comparison_to_dict, format_comparison, summary_lines, versions,
+)
 from .report_parts import ReportSettings, ScenarioReport, scenario_report
 from .report_sections import Section, convergence_rate, file_slug, section
 from .registry import get_scenario
@@ -131,6 +133,10 @@ th:first-child, td:first-child { text-align: left; }
 .verdict { font-weight: 700; font-size: 1.1rem; } .agree, .non-identifiable { color: #1a7f37; }
 .disagree { color: #cf222e; } .omitted { color: #666; font-style: italic; }
 .meta { color: #555; font-size: 15px; } .broken { background: #cf222e; color: white; padding: .5rem 1rem; }
+table.checks { display: table; width: 100%; } table.checks td { white-space: normal; text-align: left; }
+table.checks td:first-child { font-weight: 700; white-space: nowrap; } tr.FAIL td:first-child { color: #cf222e; }
+tr.warn td:first-child { color: #9a6700; } tr.ok td:first-child { color: #1a7f37; } tr.info td:first-child { color: #666; }
+pre.wrap { white-space: pre-wrap; }
 """
 
 # Run by the browser only: tells a reader (and a headless check) if any figure failed to decode.
@@ -140,6 +146,8 @@ window.addEventListener("load", function () {
   imgs.forEach(function (img) { if (img.complete && img.naturalWidth > 0) { ok += 1; } });
   document.body.setAttribute("data-images-total", imgs.length);
   document.body.setAttribute("data-images-loaded", ok);
+  // Nothing runs off the right edge: the page is no wider than the window.
+  document.body.setAttribute("data-overflow", document.documentElement.scrollWidth > window.innerWidth);
   if (ok < imgs.length) {
     var p = document.createElement("p"); p.className = "broken";
     p.textContent = (imgs.length - ok) + " of " + imgs.length + " figures failed to load.";
@@ -153,6 +161,30 @@ def _html_table(cols: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _checks_html(checks: Sequence[Check]) -> str:
+    """One row per check: mark, name, detail; the detail wraps (a check line can be long)."""
+    rows = "".join(f"<tr class='{check_mark(k)}'><td>{check_mark(k)}</td><td>{html.escape(k.name)}</td>"
+                   f"<td>{html.escape(k.detail)}</td></tr>" for k in checks)
+    return f"<table class='checks'><thead><tr><th></th><th>check</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _comparison_html(c: Any) -> str:
+    """``emtwin compare``'s table as an HTML table, its summary lines, the checks and the verdict."""
+    header, lines, marks = comparison_cells(c)
+    failing = any(marks)
+    cols = header + (["fails"] if failing else [])
+    rows = [line + ([mark] if failing else []) for line, mark in zip(lines, marks)]
+    out = [f"<p class='meta'>{html.escape(c.scenario)}: EM vs PyMC ({html.escape(', '.join(c.methods) or 'EM only')}), "
+           f"seed {c.settings['seed']}</p>", _html_table(cols, rows)]
+    out.append("<p>" + "<br>".join(html.escape(line) for line in summary_lines(c)) + "</p>")
+    out.append(_checks_html(c.checks))
+    verdict = c.verdict.upper()
+    if c.warnings:
+        verdict += f" (with {len(c.warnings)} warning{'s' if len(c.warnings) > 1 else ''})"
+    out.append(f"<p class='verdict {c.verdict}'>verdict: {html.escape(verdict)}</p>")
+    return "".join(out)
 
 
 def _md_table(cols: list[str], rows: list[list[str]]) -> str:
@@ -228,11 +260,11 @@ def _render(sections: list[Section], header: dict[str, Any]) -> tuple[str, str]:
                      "an interactive page (a slider over EM's iterations, PyMC's MAP and NUTS as overlays).</p>")
             m.append(f"[Step through EM on {name}]({s.page.file}): an interactive page.\n")
         h.append("<h3>The twins' estimates and verdicts</h3>")
-        h.append(f"<pre>{html.escape(format_comparison(c))}</pre>")
+        h.append(_comparison_html(c))
         m.append(f"### The twins' estimates and verdicts\n\n```\n{format_comparison(c)}\n```\n")
         if s.checks:
             lines = "\n".join(_check_line(k) for k in s.checks)
-            h.append(f"<p>Checks the report adds:</p><pre>{html.escape(lines)}</pre>")
+            h.append(f"<p>Checks the report adds:</p>{_checks_html(s.checks)}")
             m.append(f"Checks the report adds:\n\n```\n{lines}\n```\n")
         h.append(f"<h3>The PyMC twin, printed from the model</h3><pre>{html.escape(r.model_text)}</pre>")
         m.append(f"### The PyMC twin, printed from the model\n\n```\n{r.model_text}\n```\n")
@@ -269,7 +301,7 @@ def _render(sections: list[Section], header: dict[str, Any]) -> tuple[str, str]:
                 m.append(_md_table(cols, rows_) + "\n")
             noted = _sweep_warnings(r, key)
             if noted:
-                h.append("<p class='meta'>Warnings raised by these fits:</p><pre>"
+                h.append("<p class='meta'>Warnings raised by these fits:</p><pre class='wrap'>"
                          + html.escape("\n".join(noted)) + "</pre>")
                 m.append("Warnings raised by these fits:\n\n```\n" + "\n".join(noted) + "\n```\n")
         h.append("<h3>The ridge</h3>")

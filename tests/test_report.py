@@ -207,6 +207,22 @@ def test_the_folder_is_complete(written):
     assert not list(out.parent.glob(".out.*")), "a temporary build folder was left behind"
 
 
+def test_tables_and_checks_are_html_tables_and_each_section_links_its_page(written):
+    out, report = written
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<pre>" not in page.split("The PyMC twin, printed from the model")[0]  # no text tables before the model
+    for s in report.sections:
+        c = s.report.comparison
+        for k in c.checks:
+            assert f"<td>{html.escape(k.name)}</td><td>{html.escape(k.detail)}</td>" in page
+        for row in c.rows:
+            assert f"<td>{row.name}</td><td>{row.em:.4f}</td>" in page
+        assert f"<a href='steps/{c.scenario}.html'>" in page
+    # The coin tables are the EM twin's D&B table, iteration 1 first.
+    assert "<td>M-step</td><td></td><td>theta_A = 0.7130</td>" in page
+    assert "<td>M-step</td><td></td><td>p1 = 110/164 = 0.6707</td>" in page
+
+
 def test_results_json_has_every_table_number_versions_seed_and_settings(written):
     out, report = written
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -472,9 +488,12 @@ def _open_in_chromium(page: Path, profile: Path, *extra: str) -> subprocess.Comp
 
 
 def _looks_complete_in_chromium(out: Path, profile: Path, n_images: int, shot: Path) -> None:
-    done = _open_in_chromium(out / "index.html", profile / "dom", "--virtual-time-budget=10000", "--dump-dom")
+    done = _open_in_chromium(out / "index.html", profile / "dom", "--virtual-time-budget=10000", "--dump-dom",
+                             "--window-size=1280,4000")
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body[^>]*>", done.stdout).group(0)
+    # Set by the page's script: no line (a long check's detail, say) runs off the right edge.
+    assert 'data-overflow="false"' in body, body
     # Set by the page's own script once the browser has decoded every figure.
     assert f'data-images-total="{n_images}"' in body and f'data-images-loaded="{n_images}"' in body, body
     assert "class=\"broken\"" not in done.stdout  # the banner the script adds for a missing figure
