@@ -133,7 +133,7 @@ th:first-child, td:first-child { text-align: left; }
 .verdict { font-weight: 700; font-size: 1.1rem; } .agree, .non-identifiable { color: #1a7f37; }
 .disagree { color: #cf222e; } .omitted { color: #666; font-style: italic; }
 .meta { color: #555; font-size: 15px; } .broken { background: #cf222e; color: white; padding: .5rem 1rem; }
-table.checks { display: table; width: 100%; } table.checks td { white-space: normal; text-align: left; }
+table.checks { display: table; width: 100%; } table.checks td, table.checks th { white-space: normal; text-align: left; }
 table.checks td:first-child { font-weight: 700; white-space: nowrap; } tr.FAIL td:first-child { color: #cf222e; }
 tr.warn td:first-child { color: #9a6700; } tr.ok td:first-child { color: #1a7f37; } tr.info td:first-child { color: #666; }
 pre.wrap { white-space: pre-wrap; }
