@@ -14,7 +14,10 @@ import argparse
 import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from emtwin.em_reference.checks import Whole, check
 
 from . import datafiles
 from .custom import _SPEC, compare, load_scenario
@@ -37,24 +40,29 @@ def _methods(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}")
-    return value
+def _number(text: str) -> int | float | str:
+    """``text`` as the Python value a caller of the API would have passed: an int, a float,
+    or (neither) the string itself, so the check's message shows the same value."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
-    return value
+def _checked_option(argument: str, rule: Any = None) -> Callable[[str], Any]:
+    """An argparse ``type`` applying the API's rule for ``argument`` (em_reference/checks.py),
+    so ``--seed 3.5`` and ``seed=3.5`` get the same sentence."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check(argument, _number(text), rule)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = argument  # argparse names the type in some messages
+    return parse
 
 
 def _scenario_name(text: str) -> str:
@@ -91,11 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--all", action="store_true", help="run every scenario and print one summary line each")
     cmp.add_argument("--methods", type=_methods, default=METHODS, metavar="LIST",
                      help=f"PyMC fits to run, comma-separated from {','.join(METHODS)} (default: all)")
-    cmp.add_argument("--seed", type=_non_negative_int, default=0, help="seed for EM's extra starts, ADVI and NUTS (default 0)")
-    cmp.add_argument("--n-starts", type=_positive_int, default=1, help="EM starts; the best is compared (default 1)")
+    cmp.add_argument("--seed", type=_checked_option("seed"), default=0, help="seed for EM's extra starts, ADVI and NUTS (default 0)")
+    cmp.add_argument("--n-starts", type=_checked_option("n_starts"), default=1, help="EM starts; the best is compared (default 1)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
     cmp.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
-    cmp.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    cmp.add_argument("--jobs", type=_checked_option("jobs", Whole(1)), default=1, metavar="N",
                      help="with --all: scenarios run at once, one process each (default 1; on 2 cores "
                           "2 was slower, as each scenario's NUTS already uses both)")
     datafiles.add_options(cmp)
@@ -115,9 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     rep_target.add_argument("--all", action="store_true", help="report on every scenario, one section each")
     rep.add_argument("--out", required=True, metavar="DIR",
                      help="folder to write (new, empty, or an earlier emtwin report, which is replaced)")
-    rep.add_argument("--seed", type=_non_negative_int, default=0,
+    rep.add_argument("--seed", type=_checked_option("seed"), default=0,
                      help="seed for EM's extra starts, ADVI, NUTS and the simulated data (default 0)")
-    rep.add_argument("--n-starts", type=_positive_int, default=None,
+    rep.add_argument("--n-starts", type=_checked_option("n_starts"), default=None,
                      help="EM starts for the table and every refit (default 5; 3 with --quick)")
     rep.add_argument("--quick", action="store_true",
                      help="short chains, three data sizes, k <= 3: a first look in seconds per scenario")

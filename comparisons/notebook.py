@@ -23,7 +23,7 @@ CONTOUR_GRID = 41  # grid points per axis: a notebook wants the picture in a sec
 
 def short_repr(result: Any) -> str:
     """``Comparison(scenario='coin-sets', verdict='agree', methods=('map',), ...)``: one line."""
-    from .harness import Comparison
+    from .results import Comparison
 
     kind = type(result).__name__
     fields = [f"scenario={result.scenario!r}", f"verdict={result.verdict!r}"]
@@ -66,15 +66,15 @@ def _em_path(c: Any) -> str:
     """The EM-path figure as an ``<img>``, or a line saying why there is none."""
     from . import figures
     from .registry import SCENARIOS
-    from .report_parts import ReportSettings, _contour, _path, _raw_to_twin_order
+    from .report_parts import ReportSettings, _contour, _path
 
     sc = SCENARIOS.get(c.scenario)
     if sc is None:
-        # Only the scenario knows which parameters are per component, and so how EM's own
-        # labels map to the table's; a comparison does not carry it.
+        # Only the scenario knows which parameters are per component, and so how the
+        # parameters flatten into the table's rows; a comparison does not carry it.
         return (f"<p><i>No EM-path figure: {html.escape(c.scenario)} is not a registered scenario, so its "
                 "components are not known here; <code>emtwin report</code> draws it.</i></p>")
-    path = _path(sc, c, _raw_to_twin_order(sc, c))
+    path = _path(sc, c)
     contour = None
     if len(path.names) == 2 and sc.log_likelihood is not None:
         contour = _contour(sc, c, path, ReportSettings(grid=CONTOUR_GRID))
@@ -137,6 +137,6 @@ def blackbox_html(b: Any) -> str:
 
 def result_html(result: Any) -> str:
     """``_repr_html_`` of either result type."""
-    from .harness import Comparison
+    from .results import Comparison
 
     return comparison_html(result) if isinstance(result, Comparison) else blackbox_html(result)

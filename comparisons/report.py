@@ -1,16 +1,16 @@
-"""Turn a :class:`~emtwin.comparisons.harness.Comparison` (or a black-box check's
-:class:`~emtwin.comparisons.blackbox.BlackBoxComparison`) into a terminal table or JSON."""
+"""Turn a :class:`~emtwin.comparisons.results.Comparison` (or a black-box check's
+:class:`~emtwin.comparisons.blackbox.BlackBoxComparison`) into a terminal table or JSON.
+
+Formatting reads the results' attributes and imports nothing of ``comparisons/``: the
+results import it (for ``.table()`` and ``.to_dict()``), so the import graph has no cycle.
+"""
 
 from __future__ import annotations
 
 import platform
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .blackbox import BlackBoxComparison
-    from .harness import Check, Comparison
 
 __all__ = [
     "blackbox_to_dict", "check_mark", "comparison_cells", "comparison_to_dict", "format_blackbox", "format_comparison",
@@ -31,11 +31,11 @@ def _tol(value: float) -> str:
     return short if float(short) == value else f"{value:.2e}"
 
 
-def _check(comparison: Any, name: str) -> Check | None:
+def _check(comparison: Any, name: str) -> Any:
     return next((c for c in comparison.checks if c.name == name), None)
 
 
-def _failed(check: Check | None) -> bool:
+def _failed(check: Any) -> bool:
     return check is not None and check.severity == "error" and not check.passed
 
 
@@ -62,7 +62,7 @@ def _check_lines(comparison: Any) -> list[str]:
     return out
 
 
-def comparison_cells(comparison: Comparison) -> tuple[list[str], list[list[str]], list[str]]:
+def comparison_cells(comparison: Any) -> tuple[list[str], list[list[str]], list[str]]:
     """The comparison table as cells: header, one row of strings per parameter, and per row
     why it fails (empty when it does not). Columns of methods that were not run are left out."""
     header = ["parameter", "EM", "MAP", "EM−MAP", "ADVI mean (sd)", "NUTS mean (sd)", "NUTS 94% HDI", "(mean−MLE)/sd"]
@@ -92,12 +92,12 @@ def comparison_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]
     return pick(header), [pick(line) for line in lines], marks
 
 
-def check_mark(check: Check) -> str:
+def check_mark(check: Any) -> str:
     """``ok``, ``FAIL``, ``warn`` or ``info``: how a check line starts."""
     return {"error": MARK, "warning": WARN_MARK}.get(check.severity, {True: "info", False: "info"})[check.passed].strip()
 
 
-def summary_lines(comparison: Comparison) -> list[str]:
+def summary_lines(comparison: Any) -> list[str]:
     """The lines under the table: EM's log-likelihood and iterations, its local maxima, the
     identified functionals."""
     em = comparison.em
@@ -112,7 +112,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
     return out
 
 
-def format_comparison(comparison: Comparison) -> str:
+def format_comparison(comparison: Any) -> str:
     """The comparison as a fixed-width table, then one line per check, then the verdict.
 
     A parameter row that fails a check ends in ``◀ FAIL`` and the number that failed:
@@ -127,7 +127,7 @@ def format_comparison(comparison: Comparison) -> str:
     return "\n".join(out)
 
 
-def format_blackbox(comparison: BlackBoxComparison) -> str:
+def format_blackbox(comparison: Any) -> str:
     """A black-box check (:func:`emtwin.check_em`) as a table, its checks and the verdict.
 
     Columns: your value, PyMC's MAP started there, their difference, the log-likelihood's
@@ -189,7 +189,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+def comparison_to_dict(comparison: Any) -> dict[str, Any]:
     """Every number in the table, the checks, the verdict, settings and versions."""
     return _jsonable({
         "scenario": comparison.scenario,
@@ -237,7 +237,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     })
 
 
-def blackbox_to_dict(comparison: BlackBoxComparison) -> dict[str, Any]:
+def blackbox_to_dict(comparison: Any) -> dict[str, Any]:
     """Every number of a black-box check, the checks, the verdict, settings and versions."""
     return _jsonable({
         "scenario": comparison.scenario,

@@ -37,12 +37,14 @@ import numpy as np
 import pymc as pm
 from pymc.printing import str_for_dist, str_for_model
 
-from emtwin.em_reference.components import permute_components
+from emtwin.em_reference.checks import Whole, check
+from emtwin.em_reference.components import align_draws
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
 
 from .custom import compare
-from .harness import METHODS, Comparison, align, flatten
+from .harness import METHODS
+from .results import Comparison, flatten
 from .scenario import Scenario
 
 __all__ = [
@@ -51,7 +53,7 @@ __all__ = [
     "Contour",
     "Growth",
     "Labels",
-    "Path",
+    "EMPath",
     "ReportSettings",
     "ScenarioReport",
     "aligned_draws",
@@ -66,12 +68,6 @@ PARETO_K_BAD = 0.7
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def _whole(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -112,13 +108,13 @@ class ReportSettings:
     model_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _whole(self.seed, "seed", 0)
-        _whole(self.n_starts, "n_starts", 1)
-        _whole(self.grid, "grid", 5)
+        check("seed", self.seed)
+        check("n_starts", self.n_starts)
+        check("grid", self.grid, Whole(5))
         if self.n_sizes is not None:
-            _whole(self.n_sizes, "n_sizes", 1)
+            check("n_sizes", self.n_sizes, Whole(1))
         if self.max_k is not None:
-            _whole(self.max_k, "max_k", 1)
+            check("max_k", self.max_k, Whole(1))
 
     @classmethod
     def quick(cls, seed: int = 0) -> ReportSettings:
@@ -143,8 +139,9 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
-class Path:
-    """EM's run, in the PyMC twin's component order (the table's rows).
+class EMPath:
+    """EM's run (the path its parameters took), in the PyMC twin's component order (the
+    table's rows).
 
     Attributes
     ----------
@@ -279,7 +276,7 @@ class ScenarioReport:
     settings: ReportSettings
     model_text: str
     priors: list[str]
-    path: Path
+    path: EMPath
     contour: Contour | None
     labels: Labels | None
     growth: Growth | None
@@ -317,18 +314,6 @@ def _recorded(messages: list[str], where: str) -> Iterator[None]:
 def _say(progress: bool, name: str, message: str) -> None:
     if progress:
         print(f"[{name}] {message}", file=sys.stderr, flush=True)
-
-
-def _raw_to_twin_order(sc: Scenario, c: Comparison) -> np.ndarray | None:
-    """Permutation taking EM's own component labels to the PyMC twin's (the table's)."""
-    if not sc.components.params:
-        return None
-    _, order = align(c.em_params, c.em.params, sc.components.params)
-    return order
-
-
-def _in_twin_order(sc: Scenario, params: Params, order: np.ndarray | None) -> Params:
-    return params if order is None else permute_components(params, order, sc.components.params)
 
 
 def _unflattener(sc: Scenario, like: Params) -> Any:
@@ -372,22 +357,16 @@ def aligned_draws(sc: Scenario, c: Comparison, fit: fitting.PosteriorFit) -> dic
     The harness relabels a fit's summaries (mean, SD, HDI) to match EM; this applies the same
     permutation to the draws, found the same way (posterior means against EM's answer).
     """
-    draws = _draws(fit, list(c.em_params))
-    if not sc.components.params:
-        return draws
-    means = {name: value.mean(axis=0) for name, value in draws.items()}
-    _, order = align(c.em_params, means, sc.components.params)
-    return {name: (value[:, order] if name in sc.components.params else value) for name, value in draws.items()}
+    return align_draws(c.em.params, _draws(fit, list(c.em.params)), sc.components.params)
 
 
 # --------------------------------------------------------------------------- pieces, computed
 
 
-def _path(sc: Scenario, c: Comparison, order: np.ndarray | None) -> Path:
+def _path(sc: Scenario, c: Comparison) -> EMPath:
     trace = c.em.param_trace
     n_rows = len(c.em.loglik_trace)
-    flat = [flatten(_in_twin_order(sc, {n: v[t] for n, v in trace.items()}, order), sc.components)
-            for t in range(n_rows)]
+    flat = [flatten({n: v[t] for n, v in trace.items()}, sc.components) for t in range(n_rows)]
     names = list(flat[0])
     values = np.array([[row[n] for n in names] for row in flat])
     map_point = None
@@ -398,11 +377,11 @@ def _path(sc: Scenario, c: Comparison, order: np.ndarray | None) -> Path:
     for m in c.em.local_maxima:
         m_flat = flatten(sc.components.canonical(m.params), sc.components)
         maxima.append((np.array([m_flat[n] for n in names]), float(m.log_likelihood), int(m.n_starts)))
-    return Path(names, values, np.asarray(c.em.loglik_trace, dtype=float), map_point, maxima)
+    return EMPath(names, values, np.asarray(c.em.loglik_trace, dtype=float), map_point, maxima)
 
 
-def _contour(sc: Scenario, c: Comparison, path: Path, settings: ReportSettings) -> Contour:
-    unflatten = _unflattener(sc, c.em_params)
+def _contour(sc: Scenario, c: Comparison, path: EMPath, settings: ReportSettings) -> Contour:
+    unflatten = _unflattener(sc, c.em.params)
     points = [path.values]
     if path.map_point is not None:
         points.append(path.map_point[None, :])
@@ -454,13 +433,11 @@ def _contour(sc: Scenario, c: Comparison, path: Path, settings: ReportSettings) 
     return Contour((path.names[0], path.names[1]), xs, ys, grid, draws, ridge, ridge_ll)
 
 
-def _labels(sc: Scenario, c: Comparison, model: Any, order: np.ndarray | None) -> Labels:
+def _labels(sc: Scenario, c: Comparison, model: Any) -> Labels:
     label_fn = sc.label_probabilities(model)
     free = fitting.free_names(model)
-    at_em = label_fn(sc.to_model(c.em_params))
+    at_em = label_fn(sc.to_model(c.em.params))
     em_resp = np.asarray(c.em.responsibilities)
-    if order is not None:
-        em_resp = em_resp[:, order]
     at_map = None
     if c.map is not None:
         # The MAP point exactly as PyMC found it, in the model's own variables.
@@ -504,11 +481,7 @@ def _growth(sc: Scenario, settings: ReportSettings, progress: bool) -> Growth:
             em_start = comp.canonical({name: trace[0] for name, trace in em.param_trace.items()})
             fit = fitting.fit_nuts(model, sc.to_model(em_start), seed=settings.seed,
                                    **{**sc.nuts_defaults, **settings.sweep_nuts})
-        draws = _draws(fit, list(em_params))
-        if comp.params:
-            means = {name: value.mean(axis=0) for name, value in draws.items()}
-            _, order = align(em_params, means, comp.params)
-            draws = {name: (v[:, order] if name in comp.params else v) for name, v in draws.items()}
+        draws = align_draws(em_params, _draws(fit, list(em_params)), comp.params)
         n_draws = len(next(iter(draws.values())))
         mle = flatten(em_params, comp)
         per_draw = [flatten({name: v[j] for name, v in draws.items()}, comp) for j in range(n_draws)]
@@ -633,8 +606,7 @@ def scenario_report(
                 model_options=dict(settings.model_options), progress=progress)
     timings["comparison"] = time.perf_counter() - t
     model = sc.build_model(c.data, **settings.model_options)
-    order = _raw_to_twin_order(sc, c)
-    path = _path(sc, c, order)
+    path = _path(sc, c)
 
     contour = None
     if len(path.names) != 2:
@@ -655,7 +627,7 @@ def scenario_report(
     else:
         t = time.perf_counter()
         _say(progress, sc.name, "label posteriors from the PyMC graph ...")
-        labels = _labels(sc, c, model, order)
+        labels = _labels(sc, c, model)
         timings["labels"] = time.perf_counter() - t
 
     growth = None

@@ -163,7 +163,7 @@ def _posterior(r: ScenarioReport) -> tuple[str, Any] | None:
     gap = next((k for k in c.checks if k.name == "ADVI vs NUTS means"), None)
     if gap is not None:
         caption += f" ADVI's approximation error: {gap.detail}."
-    return caption, figures.posterior_figure(fits, c.em_params, component_labels(sc, c.em_params),
+    return caption, figures.posterior_figure(fits, c.em.params, component_labels(sc, c.em.params),
                                              f"{sc.name}: posterior (NUTS, ADVI) and the MLE")
 
 

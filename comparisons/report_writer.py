@@ -248,73 +248,94 @@ def _render(sections: list[Section], header: dict[str, Any]) -> tuple[str, str]:
                               for r in rows) + "</ul>")
     m.append(_md_table(["scenario", "title", "verdict"], rows) + "\n")
 
-    for s in sections:
-        r, c = s.report, s.report.comparison
-        name = r.scenario.name
-        h.append(f"<section id='{html.escape(name)}'><h2>{html.escape(name)}: {html.escape(r.scenario.title)}</h2>")
-        h.append(f"<p class='meta'>{html.escape(r.scenario.source)}</p>")
-        h.append(f"<p class='verdict {c.verdict}'>verdict: {c.verdict.upper()}</p>")
-        m.append(f"## {name}: {r.scenario.title}\n\n{r.scenario.source}\n\n**verdict: {c.verdict.upper()}**\n")
-        if s.page is not None:
-            h.append(f"<p class='steps'><a href='{html.escape(s.page.file)}'>Step through EM on {html.escape(name)}</a>: "
-                     "an interactive page (a slider over EM's iterations, PyMC's MAP and NUTS as overlays).</p>")
-            m.append(f"[Step through EM on {name}]({s.page.file}): an interactive page.\n")
-        h.append("<h3>The twins' estimates and verdicts</h3>")
-        h.append(_comparison_html(c))
-        m.append(f"### The twins' estimates and verdicts\n\n```\n{format_comparison(c)}\n```\n")
-        if s.checks:
-            lines = "\n".join(_check_line(k) for k in s.checks)
-            h.append(f"<p>Checks the report adds:</p>{_checks_html(s.checks)}")
-            m.append(f"Checks the report adds:\n\n```\n{lines}\n```\n")
-        h.append(f"<h3>The PyMC twin, printed from the model</h3><pre>{html.escape(r.model_text)}</pre>")
-        m.append(f"### The PyMC twin, printed from the model\n\n```\n{r.model_text}\n```\n")
-        teaching_shown = False
-        for key, omitted_key, heading in PIECES:
-            fig = s.figures.get(key)
-            if key in TEACHING_KEYS and fig is None and key not in s.notes:
-                # One teaching piece per kind of data: "not shown" is said once, after the last.
-                if key == TEACHING_KEYS[-1] and not teaching_shown:
-                    reason = (f"the teaching pictures (comparisons/teaching.py) have none for this scenario's data "
-                              f"({type(c.data).__name__} with parameters {', '.join(c.em.params)}).")
-                    h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
-                    m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
-                continue
-            teaching_shown = teaching_shown or key in TEACHING_KEYS
-            if fig is None and key in s.notes:  # a table without a figure (teaching.py's coin tables)
-                note_heading, caption = s.notes[key]
-                cols, rows_ = s.tables[key]
-                h.append(f"<h3>{html.escape(note_heading)}</h3><p>{html.escape(caption)}</p>{_html_table(cols, rows_)}")
-                m.append(f"### {note_heading}\n\n{caption}\n\n{_md_table(cols, rows_)}\n")
-                continue
-            if fig is None:
-                reason = r.omitted.get(omitted_key or key, "not computed.")
-                h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
-                m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
-                continue
-            data = base64.b64encode(fig.png).decode("ascii")
-            h.append(f"<h3>{html.escape(fig.heading)}</h3><figure><img alt='{html.escape(fig.heading)}' "
-                     f"src='data:image/png;base64,{data}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
-            m.append(f"### {fig.heading}\n\n![{fig.heading}](figures/{fig.slug}.png)\n\n{fig.caption}\n")
-            if key in s.tables:
-                cols, rows_ = s.tables[key]
-                h.append(_html_table(cols, rows_))
-                m.append(_md_table(cols, rows_) + "\n")
-            noted = _sweep_warnings(r, key)
-            if noted:
-                h.append("<p class='meta'>Warnings raised by these fits:</p><pre class='wrap'>"
-                         + html.escape("\n".join(noted)) + "</pre>")
-                m.append("Warnings raised by these fits:\n\n```\n" + "\n".join(noted) + "\n```\n")
-        h.append("<h3>The ridge</h3>")
-        m.append("### The ridge\n")
-        if "ridge" in s.texts:
-            h.append(f"<p>{html.escape(s.texts['ridge'])}</p>")
-            m.append(s.texts["ridge"] + "\n")
-        else:
-            h.append(f"<p class='omitted'>Not shown: {html.escape(r.omitted.get('ridge', ''))}</p>")
-            m.append(f"*Not shown: {r.omitted.get('ridge', '')}*\n")
-        h.append("</section>")
+    for sec in sections:
+        _render_section(sec, h, m)
     h.append("</body></html>")
     return "\n".join(h), "\n".join(m)
+
+
+def _render_section(s: Section, h: list[str], m: list[str]) -> None:
+    """One scenario's section, appended to the page ``h`` and the Markdown ``m``."""
+    r, c = s.report, s.report.comparison
+    name = r.scenario.name
+    h.append(f"<section id='{html.escape(name)}'><h2>{html.escape(name)}: {html.escape(r.scenario.title)}</h2>")
+    h.append(f"<p class='meta'>{html.escape(r.scenario.source)}</p>")
+    h.append(f"<p class='verdict {c.verdict}'>verdict: {c.verdict.upper()}</p>")
+    m.append(f"## {name}: {r.scenario.title}\n\n{r.scenario.source}\n\n**verdict: {c.verdict.upper()}**\n")
+    if s.page is not None:
+        h.append(f"<p class='steps'><a href='{html.escape(s.page.file)}'>Step through EM on {html.escape(name)}</a>: "
+                 "an interactive page (a slider over EM's iterations, PyMC's MAP and NUTS as overlays).</p>")
+        m.append(f"[Step through EM on {name}]({s.page.file}): an interactive page.\n")
+    h.append("<h3>The twins' estimates and verdicts</h3>")
+    h.append(_comparison_html(c))
+    m.append(f"### The twins' estimates and verdicts\n\n```\n{format_comparison(c)}\n```\n")
+    if s.checks:
+        lines = "\n".join(_check_line(k) for k in s.checks)
+        h.append(f"<p>Checks the report adds:</p>{_checks_html(s.checks)}")
+        m.append(f"Checks the report adds:\n\n```\n{lines}\n```\n")
+    h.append(f"<h3>The PyMC twin, printed from the model</h3><pre>{html.escape(r.model_text)}</pre>")
+    m.append(f"### The PyMC twin, printed from the model\n\n```\n{r.model_text}\n```\n")
+    teaching_shown = False
+    for key, omitted_key, heading in PIECES:
+        if key in TEACHING_KEYS:
+            teaching_shown = _render_teaching(s, key, heading, teaching_shown, h, m)
+        else:
+            _render_piece(s, key, omitted_key, heading, h, m)
+    h.append("<h3>The ridge</h3>")
+    m.append("### The ridge\n")
+    if "ridge" in s.texts:
+        h.append(f"<p>{html.escape(s.texts['ridge'])}</p>")
+        m.append(s.texts["ridge"] + "\n")
+    else:
+        h.append(f"<p class='omitted'>Not shown: {html.escape(r.omitted.get('ridge', ''))}</p>")
+        m.append(f"*Not shown: {r.omitted.get('ridge', '')}*\n")
+    h.append("</section>")
+
+
+def _render_teaching(s: Section, key: str, heading: str, shown: bool, h: list[str], m: list[str]) -> bool:
+    """A teaching piece (comparisons/teaching.py): its figure, or its table alone (the coin
+    tables); one piece per kind of data, so "not shown" is said once, after the last.
+    Returns whether a teaching piece has been shown in this section so far."""
+    if key in s.figures:
+        _render_piece(s, key, None, heading, h, m)
+        return True
+    if key in s.notes:
+        note_heading, caption = s.notes[key]
+        cols, rows_ = s.tables[key]
+        h.append(f"<h3>{html.escape(note_heading)}</h3><p>{html.escape(caption)}</p>{_html_table(cols, rows_)}")
+        m.append(f"### {note_heading}\n\n{caption}\n\n{_md_table(cols, rows_)}\n")
+        return True
+    if key == TEACHING_KEYS[-1] and not shown:
+        c = s.report.comparison
+        reason = (f"the teaching pictures (comparisons/teaching.py) have none for this scenario's data "
+                  f"({type(c.data).__name__} with parameters {', '.join(c.em.params)}).")
+        h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
+        m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
+    return shown
+
+
+def _render_piece(s: Section, key: str, omitted_key: str | None, heading: str, h: list[str], m: list[str]) -> None:
+    """One figure of a section with its table and warnings, or the sentence saying why not."""
+    r = s.report
+    fig = s.figures.get(key)
+    if fig is None:
+        reason = r.omitted.get(omitted_key or key, "not computed.")
+        h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
+        m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
+        return
+    data = base64.b64encode(fig.png).decode("ascii")
+    h.append(f"<h3>{html.escape(fig.heading)}</h3><figure><img alt='{html.escape(fig.heading)}' "
+             f"src='data:image/png;base64,{data}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
+    m.append(f"### {fig.heading}\n\n![{fig.heading}](figures/{fig.slug}.png)\n\n{fig.caption}\n")
+    if key in s.tables:
+        cols, rows_ = s.tables[key]
+        h.append(_html_table(cols, rows_))
+        m.append(_md_table(cols, rows_) + "\n")
+    noted = _sweep_warnings(r, key)
+    if noted:
+        h.append("<p class='meta'>Warnings raised by these fits:</p><pre class='wrap'>"
+                 + html.escape("\n".join(noted)) + "</pre>")
+        m.append("Warnings raised by these fits:\n\n```\n" + "\n".join(noted) + "\n```\n")
 
 
 # --------------------------------------------------------------------------- checking a folder
@@ -514,57 +535,87 @@ def write_report(
     """
     t0 = time.perf_counter()
     settings = ReportSettings() if settings is None else settings
-    if isinstance(scenarios, (str, Scenario)):
-        scenarios = [scenarios]
-    if not scenarios:
-        raise ValueError("scenarios is empty; give at least one scenario name (see `emtwin list`).")
-    # Names are checked before any work: a typo in the last of five should not cost four fits.
-    scenarios = [get_scenario(s) if isinstance(s, str) else s for s in scenarios]
-    bad = [type(s).__name__ for s in scenarios if not isinstance(s, Scenario)]
-    if bad:
-        raise ValueError(f"scenarios must be names (see `emtwin list`) or Scenario objects; got {', '.join(bad)}.")
+    scenarios = _checked_scenarios(scenarios)
     out = Path(out)
     _prepare(out)
     names = [s.name for s in scenarios]
     command = command or f"emtwin report {' '.join(names)} --out {out} --seed {settings.seed}"
+    sections = _sections(scenarios, settings, progress)
+    header = _header(settings, command)
+    results = _results(sections, header)
+    page, markdown = _render(sections, header)
+    _write_folder(out, sections, results, page, markdown)
+    seconds = time.perf_counter() - t0
+    if progress:
+        n_figs = sum(len(s.figures) for s in sections)
+        print(f"[report] wrote {out}/ (index.html, report.md, results.json, {n_figs} figures) in {seconds:.0f} s",
+              file=sys.stderr, flush=True)
+    return Report(out, sections, results, seconds)
 
+
+def _checked_scenarios(scenarios: Any) -> list[Scenario]:
+    """Names are checked before any work: a typo in the last of five should not cost four fits."""
+    if isinstance(scenarios, (str, Scenario)):
+        scenarios = [scenarios]
+    if not scenarios:
+        raise ValueError("scenarios is empty; give at least one scenario name (see `emtwin list`).")
+    scenarios = [get_scenario(s) if isinstance(s, str) else s for s in scenarios]
+    bad = [type(s).__name__ for s in scenarios if not isinstance(s, Scenario)]
+    if bad:
+        raise ValueError(f"scenarios must be names (see `emtwin list`) or Scenario objects; got {', '.join(bad)}.")
+    return scenarios
+
+
+def _sections(scenarios: list[Scenario], settings: ReportSettings, progress: bool) -> list[Section]:
+    """Each scenario's comparison, report pieces and figures; figure files named by a safe
+    slug of the scenario's name, unique in the report."""
     slugs: list[str] = []
-    for name in names:
-        slugs.append(file_slug(name, taken=slugs))
+    for target in scenarios:
+        slugs.append(file_slug(target.name, taken=slugs))
     sections = []
     for i, target in enumerate(scenarios):
         if progress:
-            print(f"[report] scenario {i + 1}/{len(scenarios)}: {names[i]}", file=sys.stderr, flush=True)
+            print(f"[report] scenario {i + 1}/{len(scenarios)}: {target.name}", file=sys.stderr, flush=True)
         with warnings.catch_warnings():
             # Report figures are drawn many at a time; the limit is for interactive sessions.
             warnings.filterwarnings("ignore", message="More than 20 figures", category=RuntimeWarning)
             sections.append(section(scenario_report(target, settings, progress=progress), progress=progress,
                                     slug=slugs[i]))
+    return sections
 
+
+def _header(settings: ReportSettings, command: str) -> dict[str, Any]:
+    """What the page and results.json say about the run: seed, settings, command, versions."""
     import matplotlib
     import arviz_plots
 
-    header = {
+    return {
         "seed": settings.seed,
         "settings": _jsonable(settings.to_dict()),
         "command": command,
         "versions": versions() | {"matplotlib": matplotlib.__version__, "arviz_plots": arviz_plots.__version__},
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    results = _jsonable({
+
+
+def _results(sections: list[Section], header: dict[str, Any]) -> dict[str, Any]:
+    """results.json's content."""
+    return _jsonable({
         "format": FORMAT,
         "ok": all(s.ok for s in sections),
         "seed": header["seed"],
         "settings": header["settings"],
-        "command": command,
+        "command": header["command"],
         "versions": header["versions"],
         "scenarios": {s.report.scenario.name: _section_json(s) for s in sections},
         # Everything that differs between two runs with the same seed lives here.
         "run": {"created": header["created"],
                 "timings_seconds": {s.report.scenario.name: s.report.timings for s in sections}},
     })
-    page, markdown = _render(sections, header)
 
+
+def _write_folder(out: Path, sections: list[Section], results: dict[str, Any], page: str, markdown: str) -> None:
+    """Write the folder beside ``out``, check it, and only then rename it into place."""
     # A hidden sibling on the same file system, so the final rename is atomic; made with
     # mkdir (not mkdtemp, whose 0700 mode would outlive the rename) under a unique name.
     build = out.parent / f".{out.name}.building-{uuid.uuid4().hex[:12]}"
@@ -593,9 +644,3 @@ def write_report(
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    seconds = time.perf_counter() - t0
-    if progress:
-        n_figs = sum(len(s.figures) for s in sections)
-        print(f"[report] wrote {out}/ (index.html, report.md, results.json, {n_figs} figures) in {seconds:.0f} s",
-              file=sys.stderr, flush=True)
-    return Report(out, sections, results, seconds)

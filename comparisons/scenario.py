@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from emtwin.em_reference.components import order_components
+from emtwin.em_reference.components import component_order, permute_components
 from emtwin.em_reference.driver import EMResult, Params
 
 __all__ = ["NO_COMPONENTS", "Check", "ComponentSweep", "Components", "Scenario", "Simulator", "flat_beta_prior"]
@@ -42,9 +42,12 @@ class Components:
     labels : tuple of str
         Component names, used in table rows (``theta_A``, ``p1``); empty: numbered 1..k.
     order_by : str
-        The 1-D parameter the PyMC twin keeps ordered (to remove label switching).
+        The parameter the PyMC twin keeps ordered (to remove label switching); for a
+        (k, d) parameter its first coordinate (``mu[:, 0]``).
     descending : bool
         Whether that order is descending.
+
+    The order itself is computed in one place, :mod:`emtwin.em_reference.components`.
     """
 
     params: tuple[str, ...] = ()
@@ -52,11 +55,18 @@ class Components:
     order_by: str | None = None
     descending: bool = False
 
+    def order(self, params: Params) -> np.ndarray | None:
+        """The permutation putting ``params``' components in the PyMC twin's order (``None``
+        without an ordering)."""
+        if self.order_by is None:
+            return None
+        return component_order(params, self.order_by, descending=self.descending)
+
     def canonical(self, params: Params) -> Params:
         """``params`` in the PyMC twin's component order (unchanged without components)."""
-        if self.order_by is None:
-            return {name: np.asarray(value, dtype=float) for name, value in params.items()}
-        return order_components(params, self.params, self.order_by, descending=self.descending)
+        params = {name: np.asarray(value, dtype=float) for name, value in params.items()}
+        order = self.order(params)
+        return params if order is None else permute_components(params, order, self.params)
 
 
 NO_COMPONENTS = Components()

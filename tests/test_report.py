@@ -370,7 +370,7 @@ def test_cli_report_exits_1_when_the_twins_disagree(parts, tmp_path, monkeypatch
         (["report", "coin-sets"], "the following arguments are required: --out"),
         (["report", "--out", "x"], "one of the arguments NAME --all is required"),
         (["report", "three-coins", "--out", "x"], "argument NAME: invalid choice: 'three-coins'"),
-        (["report", "coin-sets", "--out", "x", "--seed", "-1"], "must be a whole number >= 0; got '-1'"),
+        (["report", "coin-sets", "--out", "x", "--seed", "-1"], "seed must be a whole number in [0, 4294967295]; got -1."),
     ],
 )
 def test_cli_report_bad_arguments_exit_2(argv, fragment, capsys):
