@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.gaussian_mixture import MixtureData as GaussianMixtureData
 
 from . import teaching
 from .figures import EM_COLOR, MAP_COLOR, NUTS_COLOR
-from .harness import align, flatten
+from .results import flatten
 
 if TYPE_CHECKING:
     from .report_parts import ScenarioReport
@@ -127,20 +126,6 @@ def _hidden(renderer: Any, into: list[Any]) -> Any:
     return renderer
 
 
-def _twin_order(r: ScenarioReport) -> np.ndarray | None:
-    c, comp = r.comparison, r.scenario.components
-    if not comp.params:
-        return None
-    return align(c.em_params, c.em.params, comp.params)[1]
-
-
-def _in_twin_order(r: ScenarioReport, params: dict[str, Any], order: np.ndarray | None) -> dict[str, Any]:
-    return params if order is None else permute_components(params, order, r.scenario.components.params)
-
-
-# --------------------------------------------------------------------------- panels
-
-
 def _loglik_panel(page: _Page, r: ScenarioReport, numbers: list[int]) -> Any:
     ll = r.path.loglik[numbers]
     fig = _figure("log-likelihood so far", "iteration", "log-likelihood (nats)", height=300)
@@ -215,7 +200,7 @@ def _nuts_summary(r: ScenarioReport) -> dict[str, tuple[float, float]] | None:
     return {row.name: (row.hdi_low, row.hdi_high) for row in rows if row.hdi_low is not None}
 
 
-def _coin_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations, order: np.ndarray | None) -> list[Any]:
+def _coin_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations) -> list[Any]:
     c = r.comparison
     n_obs = steps.responsibilities[0].shape[0]
     label = r.scenario.components.labels[0] if r.scenario.components.labels else "1"
@@ -223,14 +208,13 @@ def _coin_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations, ord
     obs = [str(i + 1) for i in range(n_obs)]
     fig = _figure(f"E-step: Pr(coin {label} | {unit})", unit, f"Pr(coin {label})", width=560, height=260,
                   x_range=obs, y_range=(0, 1))
-    resp = [(rr if order is None else rr[:, order])[:, 0] for rr in steps.responsibilities]
+    resp = [rr[:, 0] for rr in steps.responsibilities]
     source = page.stepped([{"top": v} for v in resp], {"x": obs})
     fig.vbar(x="x", top="top", source=source, width=0.7, color=EM_COLOR)
     return [fig]
 
 
-def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations,
-                       order: np.ndarray | None) -> list[Any]:
+def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations) -> list[Any]:
     c = r.comparison
     x = teaching.observations_1d(c.data)
     grid = teaching.density_grid(x, 200)
@@ -240,7 +224,7 @@ def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
     k = steps.responsibilities[0].shape[1]
     states, mixtures = [], []
     for params in steps.params:
-        dens = teaching.weighted_densities(grid, *teaching.mixture_1d(c.data, _in_twin_order(r, params, order)))
+        dens = teaching.weighted_densities(grid, *teaching.mixture_1d(c.data, params))
         states.append({"ys": [_short(d) for d in dens]})
         mixtures.append({"y": dens.sum(axis=0)})
     if c.nuts is not None:
@@ -259,22 +243,20 @@ def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
                    color="color", line_dash="dashed", line_width=2)
     fig.legend.location = "top_left"
     resp_fig = _figure("E-step: responsibility of component 1", "x", "Pr(component 1 | x)", width=560, height=260)
-    resp = [(rr if order is None else rr[:, order])[:, 0] for rr in steps.responsibilities]
+    resp = [rr[:, 0] for rr in steps.responsibilities]
     resp_fig.scatter("x", "y", source=page.stepped([{"y": v} for v in resp], {"x": x}),
                      color=EM_COLOR, alpha=0.6, size=5)
     return [fig, resp_fig]
 
 
-def _mixture_2d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations,
-                       order: np.ndarray | None) -> list[Any]:
+def _mixture_2d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations) -> list[Any]:
     c = r.comparison
     data = c.data
     names = data.columns or ("x[0]", "x[1]")
     fig = _figure("E-step responsibilities and 1σ, 2σ ellipses", names[0], names[1], width=600, height=480)
     colors, outlines = [], []
     for params, rr in zip(steps.params, steps.responsibilities):
-        p = _in_twin_order(r, params, order)
-        rr = rr if order is None else rr[:, order]
+        p = params
         colors.append({"color": [_mix(v) for v in rr[:, 0]]})
         xs, ys, cs, dash = [], [], [], []
         for j in range(data.k):
@@ -379,18 +361,17 @@ def step_page(r: ScenarioReport, file: str, *, shared_js: bool = False) -> StepP
     sc, c = r.scenario, r.comparison
     steps = teaching.iterations(sc, c)
     numbers = steps.numbers
-    order = _twin_order(r)
     page = _Page()
     panels = []
     tables: dict[int, teaching.CreditTable] = {}
     if steps.responsibilities is not None:
         if isinstance(c.data, teaching.em_coins.TossSets):
             tables = {t.iteration: t for t in teaching.credit_tables(sc, c, [n for n in numbers if n >= 1])}
-            panels += _coin_panels(page, r, steps, order)
-        elif teaching.mixture_1d(c.data, c.em_params) is not None:
-            panels += _mixture_1d_panels(page, r, steps, order)
+            panels += _coin_panels(page, r, steps)
+        elif teaching.mixture_1d(c.data, c.em.params) is not None:
+            panels += _mixture_1d_panels(page, r, steps)
         elif isinstance(c.data, GaussianMixtureData) and c.data.x.ndim == 2 and c.data.d == 2:
-            panels += _mixture_2d_panels(page, r, steps, order)
+            panels += _mixture_2d_panels(page, r, steps)
     path_figs = _path_panel(page, r, numbers)
     loglik_fig = _loglik_panel(page, r, numbers)
 

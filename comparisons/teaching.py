@@ -44,7 +44,7 @@ from .figures import EM_COLOR, MAP_COLOR, NUTS_COLOR, STYLE, _figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .harness import Comparison
+    from .results import Comparison
     from .report_parts import ScenarioReport
     from .scenario import Scenario
 
@@ -383,13 +383,13 @@ def _density_piece(r: ScenarioReport) -> Piece | None:
     from .report_parts import aligned_draws
 
     sc, c = r.scenario, r.comparison
-    if mixture_1d(c.data, c.em_params) is None:
+    if mixture_1d(c.data, c.em.params) is None:
         return None
     draws = aligned_draws(sc, c, c.nuts) if c.nuts is not None else None
-    k = len(np.atleast_1d(c.em_params["mu"]))
+    k = len(np.atleast_1d(c.em.params["mu"]))
     labels = list(sc.components.labels[:k]) if sc.components.labels else [str(j + 1) for j in range(k)]
     xlabel = (c.data.columns[0] if getattr(c.data, "columns", None) else "x")
-    fig = density_figure(c.data, c.em_params, draws, labels, f"{sc.name}: the fitted mixture on the data", xlabel)
+    fig = density_figure(c.data, c.em.params, draws, labels, f"{sc.name}: the fitted mixture on the data", xlabel)
     caption = ("The data's histogram with each component's density times its weight (dashed) and their sum, the "
                "mixture, at EM's MLE (solid)")
     if draws is not None:

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from emtwin.comparisons import get_scenario, teaching
-from emtwin.comparisons.harness import compare
+from emtwin.comparisons import compare
 
 
 @pytest.fixture(scope="module")
@@ -126,20 +126,20 @@ def test_ellipses_are_one_and_two_mahalanobis_units_from_the_mean():
 def test_the_posterior_band_of_identical_draws_is_the_mixture_density(em_only):
     c = em_only["gaussian-mixture"]
     grid = np.linspace(40, 100, 7)
-    draws = {name: np.repeat(np.asarray(v)[None, :], 10, axis=0) for name, v in c.em_params.items()}
+    draws = {name: np.repeat(np.asarray(v)[None, :], 10, axis=0) for name, v in c.em.params.items()}
     band = teaching.posterior_density_band(c.data, draws, grid)
-    w, mu, sd = (np.asarray(c.em_params[n]) for n in ("weights", "mu", "sigma"))
+    w, mu, sd = (np.asarray(c.em.params[n]) for n in ("weights", "mu", "sigma"))
     by_hand = sum(w[j] * stats.norm(mu[j], sd[j]).pdf(grid) for j in range(2))
     np.testing.assert_allclose(band, [by_hand, by_hand], rtol=1e-12)
     # Gaussian means: equal weights 1/k and the known sigma.
     means = em_only["gaussian-means"]
-    w, mu, sd = teaching.mixture_1d(means.data, means.em_params)
+    w, mu, sd = teaching.mixture_1d(means.data, means.em.params)
     assert list(w) == [0.5, 0.5] and list(sd) == [means.data.sigma] * 2
 
 
 def test_the_pictures_draw(em_only):
     c = em_only["gaussian-mixture"]
-    fig = teaching.density_figure(c.data, c.em_params, None, ["1", "2"], "t", "waiting")
+    fig = teaching.density_figure(c.data, c.em.params, None, ["1", "2"], "t", "waiting")
     assert isinstance(fig, Figure)
     # Two weighted components and the mixture.
     assert len(fig.axes[0].lines) == 3
