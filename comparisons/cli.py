@@ -162,13 +162,16 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for section in report.sections:
         c = section.report.comparison
         lines.append((c.scenario, c.verdict, "" if section.ok or not c.ok else "a report check failed"))
-    print("\n".join(_summary(lines)))
+    for line in _summary(lines):
+        print(line)
     print(f"report: {report.path / 'index.html'}")
     return EXIT_AGREE if report.ok else EXIT_DISAGREE
 
 
 def _summary(lines: Sequence[tuple[str, str, str]]) -> list[str]:
     """One line per scenario, ``name  verdict  notes``, each column aligned."""
+    if not lines:
+        return []
     name_width = max(len(name) for name, _, _ in lines)
     verdict_width = max(len(verdict) for _, verdict, _ in lines)
     return [f"{name:<{name_width}}  {verdict:<{verdict_width}}  {notes}" if notes else f"{name:<{name_width}}  {verdict}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import rc_context
@@ -19,7 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
-from .report_parts import ComponentChoice, Contour, Growth, Labels, EMPath
+if TYPE_CHECKING:  # annotations only: the figures draw what report_parts computes
+    from .paths import Contour, EMPath
+    from .report_parts import ComponentChoice, Growth, Labels
 
 __all__ = [
     "components_figure",

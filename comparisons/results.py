@@ -7,51 +7,18 @@ so the modules of ``comparisons/`` import one another without a cycle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from emtwin.em_reference.driver import EMResult
 from emtwin.models import fitting
 
 from . import report
-from .scenario import Check, Components
+from .scenario import Check, flatten, row_name
 
 __all__ = ["AGREE", "DISAGREE", "NON_IDENTIFIABLE", "Comparison", "Row", "Verdicts", "flatten", "row_name"]
 
 AGREE, DISAGREE, NON_IDENTIFIABLE = "agree", "disagree", "non-identifiable"
-
-
-def row_name(name: str, label: str) -> str:
-    """A component parameter's row name: p + "1" reads "p1" as on the slide, theta + "A"
-    reads "theta_A"."""
-    return f"{name}{label}" if label[:1].isdigit() else f"{name}_{label}"
-
-
-def flatten(params: Mapping[str, Any], components: Components) -> dict[str, float]:
-    """One float per scalar parameter, named as in the lecture (``theta_A``, ``p1``,
-    ``mu1[0]`` for entry 0 of component 1's mean vector)."""
-    out: dict[str, float] = {}
-    for name, value in params.items():
-        arr = np.asarray(value, dtype=float)
-        if name in components.params:
-            # No labels: number the components 1..k, so k can follow the data.
-            labels = components.labels or tuple(str(j + 1) for j in range(arr.shape[0]))
-            if len(labels) < arr.shape[0]:
-                raise ValueError(f"{name} has {arr.shape[0]} components but the scenario labels only "
-                                 f"{len(labels)}: {', '.join(labels)}.")
-            for label, sub in zip(labels, arr):
-                base = row_name(name, label)
-                for index in np.ndindex(sub.shape):
-                    suffix = f"[{','.join(map(str, index))}]" if index else ""
-                    out[base + suffix] = float(sub[index])
-        else:
-            for index in np.ndindex(arr.shape):
-                suffix = f"[{','.join(map(str, index))}]" if index else ""
-                out[name + suffix] = float(arr[index])
-    return out
 
 
 @dataclass(frozen=True)
