@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import figures, stepper, teaching
-from .harness import flatten
+from .scenario import flatten
 from .report_parts import ScenarioReport, aligned_draws, component_labels
 from .scenario import Check
 

@@ -33,7 +33,6 @@ from emtwin.em_reference.gaussian_mixture import MixtureData as GaussianMixtureD
 
 from . import teaching
 from .figures import EM_COLOR, MAP_COLOR, NUTS_COLOR
-from .results import flatten
 
 if TYPE_CHECKING:
     from .report_parts import ScenarioReport
@@ -228,7 +227,7 @@ def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
         states.append({"ys": [_short(d) for d in dens]})
         mixtures.append({"y": dens.sum(axis=0)})
     if c.nuts is not None:
-        from .report_parts import aligned_draws
+        from .paths import aligned_draws
 
         band = teaching.posterior_density_band(c.data, aligned_draws(r.scenario, c, c.nuts), grid)
         _hidden(fig.varea(grid, band[0], band[1], color=NUTS_COLOR, alpha=0.35,
@@ -277,7 +276,7 @@ def _mixture_2d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
             _hidden(fig.line(o[:, 0], o[:, 1], color=MAP_COLOR, line_width=2, line_dash="dotted",
                              legend_label="PyMC MAP (1σ)"), page.map_renderers)
     if c.nuts is not None:
-        from .report_parts import aligned_draws
+        from .paths import aligned_draws
 
         mu = aligned_draws(r.scenario, c, c.nuts)["mu"]
         mu = mu[:: max(1, int(np.ceil(len(mu) / MAX_DOTS)))]

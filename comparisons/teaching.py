@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import rc_context
-from matplotlib.patches import Ellipse
 from scipy.stats import norm
 
 from emtwin.em_reference import coins as em_coins
@@ -39,7 +38,7 @@ from emtwin.em_reference import gaussian_mixture as em_gm
 from emtwin.em_reference import interleaved_coins as em_interleaved
 from emtwin.em_reference.driver import Params
 
-from .figures import EM_COLOR, MAP_COLOR, NUTS_COLOR, STYLE, _figure
+from .figures import EM_COLOR, NUTS_COLOR, STYLE, _figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -380,7 +379,7 @@ def density_figure(data: Any, params: Params, draws: dict[str, np.ndarray] | Non
 
 
 def _density_piece(r: ScenarioReport) -> Piece | None:
-    from .report_parts import aligned_draws
+    from .paths import aligned_draws
 
     sc, c = r.scenario, r.comparison
     if mixture_1d(c.data, c.em.params) is None:
