@@ -4,7 +4,11 @@ The report (``emtwin report``) lives in :mod:`.report_writer` and is imported on
 needs matplotlib, which comparing does not.
 """
 
-from .harness import Check, Comparison, Row, align, compare, flatten
+from emtwin.em_reference.components import align
+
+from .custom import compare
+from .results import Comparison, Row, flatten
+from .scenario import Check
 from .registry import SCENARIOS, Components, Scenario, get_scenario
 from .scenario import ComponentSweep, Simulator
 

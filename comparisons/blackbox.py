@@ -31,18 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from emtwin.em_reference.checks import Real, Whole, check
+from emtwin.em_reference.components import align
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting, gradient, precision
 
+from . import report
 from .custom import _callable_name, build_checked, check_params
-from .harness import (
-    LOGLIK_RTOL,
-    PARAM_ATOL,
-    Verdicts,
-    align,
-    describe_curvature,
-    flatten,
-)
+from .harness import LOGLIK_RTOL, PARAM_ATOL, describe_curvature
+from .results import Verdicts, flatten
 from .scenario import NO_COMPONENTS, Check, Components
 
 __all__ = ["STATIONARY_ATOL", "BlackBoxComparison", "BlackBoxRow", "check_em"]
@@ -112,14 +109,10 @@ class BlackBoxComparison(Verdicts):
     methods = ("map",)
 
     def table(self) -> str:
-        from .report import format_blackbox
-
-        return format_blackbox(self)
+        return report.format_blackbox(self)
 
     def to_dict(self) -> dict[str, Any]:
-        from .report import blackbox_to_dict
-
-        return blackbox_to_dict(self)
+        return report.blackbox_to_dict(self)
 
 
 # --------------------------------------------------------------------------- input
@@ -137,12 +130,6 @@ def _split_output(output: Any, who: str) -> tuple[Mapping[str, Any], float | Non
         f"{who} must return the parameters as a dict (name -> array), a tuple (params, "
         f"log_likelihood), or an object with .params and .log_likelihood; got {type(output).__name__}."
     )
-
-
-def _whole(value: Any, argument: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argument} must be a whole number >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def _checked(model: Any, params: Mapping[str, Any], components: Components, who: str, builder: str) -> Params:
@@ -208,63 +195,27 @@ def check_em(
     -------
     BlackBoxComparison
     """
-    if not callable(build_model):
-        raise ValueError(f"build_model must be a function (data) -> pm.Model; got {type(build_model).__name__}.")
-    if not isinstance(components, Components):
-        raise ValueError(f"components must be an emtwin.Components; got {type(components).__name__}.")
-    if starts is not None and (isinstance(starts, (str, bytes, Mapping)) or not isinstance(starts, Sequence)):
-        raise ValueError(f"starts must be a list of parameter dicts; got {starts!r}.")
-    n_starts = _whole(n_starts, "n_starts", 0)
-    seed = _whole(seed, "seed", 0)
-    for arg, value in (("stationary_tol", stationary_tol), ("start_scale", start_scale)):
-        if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-            raise ValueError(f"{arg} must be a positive number; got {value!r}.")
+    _check_arguments(build_model, components, starts)
+    # n_starts counts the other starts here, so 0 (no search) is allowed.
+    n_starts, seed = check("n_starts", n_starts, Whole(0)), check("seed", seed)
+    stationary_tol, start_scale = check("stationary_tol", stationary_tol, Real()), check("start_scale", start_scale, Real())
     timings: dict[str, float] = {}
     builder = _callable_name(build_model)
 
-    t = time.perf_counter()
-    if callable(em):
-        who = f"{_callable_name(em)}(data)"
-        output = em(data)
-        timings["em"] = time.perf_counter() - t
-        raw, reported = _split_output(output, who)
-        if log_likelihood is not None:
-            raise ValueError(
-                "log_likelihood is for parameters given directly; when em is a function, return "
-                "(params, log_likelihood) from it instead."
-            )
-    else:
-        who = "em"
-        raw, reported = _split_output(em, who)
-        reported = log_likelihood if log_likelihood is not None else reported
-    if reported is not None:
-        try:
-            reported = float(reported)
-        except (TypeError, ValueError):
-            raise ValueError(f"the log-likelihood {who} reports must be a number; got {reported!r}.") from None
-        if not np.isfinite(reported):
-            raise ValueError(f"the log-likelihood {who} reports is {reported}; it must be finite.")
+    who, raw, reported = _run_yours(em, data, log_likelihood, timings)
     label = name or (getattr(em, "__name__", None) if callable(em) else None) or "your EM"
 
     t = time.perf_counter()
     model = build_checked(build_model, data, model_options)
     params = _checked(model, raw, components, who, builder)
-    other = []
-    for i, s in enumerate(starts or []):
-        if not isinstance(s, Mapping):
-            raise ValueError(f"starts[{i}] must be a dict of parameters; got {type(s).__name__}.")
-        other.append(_checked(model, s, components, f"starts[{i}]", builder))
+    other = [_checked(model, s, components, f"starts[{i}]", builder) for i, s in enumerate(starts or [])]
     loglik = fitting.log_likelihood(model, params)
     stat = gradient.stationarity(model, params)
     curv = fitting.curvature(model, params)
     timings["compile"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    map_fit = fitting.fit_map(model, params)
-    map_params = {n: map_fit.params[n] for n in params}
-    if components.params and map_fit.success:
-        map_params, _ = align(params, map_params, components.params)
-    map_fit = dataclasses.replace(map_fit, params=map_params)
+    map_fit = _map_from(model, params, components)
     timings["map"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -287,6 +238,56 @@ def check_em(
     }
     return BlackBoxComparison(label, rows, checks, params, reported, loglik, stat, map_fit, fits, higher, curv,
                               components, settings, timings)
+
+
+def _check_arguments(build_model: Any, components: Any, starts: Any) -> None:
+    if not callable(build_model):
+        raise ValueError(f"build_model must be a function (data) -> pm.Model; got {type(build_model).__name__}.")
+    if not isinstance(components, Components):
+        raise ValueError(f"components must be an emtwin.Components; got {type(components).__name__}.")
+    if starts is not None and (isinstance(starts, (str, bytes, Mapping)) or not isinstance(starts, Sequence)):
+        raise ValueError(f"starts must be a list of parameter dicts; got {starts!r}.")
+    for i, s in enumerate(starts or []):
+        if not isinstance(s, Mapping):
+            raise ValueError(f"starts[{i}] must be a dict of parameters; got {type(s).__name__}.")
+
+
+def _run_yours(
+    em: Any, data: Any, log_likelihood: float | None, timings: dict[str, float]
+) -> tuple[str, Mapping[str, Any], float | None]:
+    """(who, parameters, reported log-likelihood or None): your EM run (or its answer read)."""
+    t = time.perf_counter()
+    if callable(em):
+        who = f"{_callable_name(em)}(data)"
+        output = em(data)
+        timings["em"] = time.perf_counter() - t
+        raw, reported = _split_output(output, who)
+        if log_likelihood is not None:
+            raise ValueError(
+                "log_likelihood is for parameters given directly; when em is a function, return "
+                "(params, log_likelihood) from it instead."
+            )
+    else:
+        who = "em"
+        raw, reported = _split_output(em, who)
+        reported = log_likelihood if log_likelihood is not None else reported
+    if reported is not None:
+        try:
+            reported = float(reported)
+        except (TypeError, ValueError):
+            raise ValueError(f"the log-likelihood {who} reports must be a number; got {reported!r}.") from None
+        if not np.isfinite(reported):
+            raise ValueError(f"the log-likelihood {who} reports is {reported}; it must be finite.")
+    return who, raw, reported
+
+
+def _map_from(model: Any, params: Params, components: Components) -> fitting.MAPFit:
+    """MAP started at your parameters, reduced to them, components aligned to yours."""
+    map_fit = fitting.fit_map(model, params)
+    map_params = {n: map_fit.params[n] for n in params}
+    if components.params and map_fit.success:
+        map_params, _ = align(params, map_params, components.params)
+    return dataclasses.replace(map_fit, params=map_params)
 
 
 def _distinct_higher(fits: list[gradient.LocalFit], loglik: float, comp: Components) -> list[gradient.LocalFit]:

@@ -14,7 +14,10 @@ import argparse
 import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from emtwin.em_reference.checks import Whole, check
 
 from . import datafiles
 from . import result_cache
@@ -38,24 +41,29 @@ def _methods(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}")
-    return value
+def _number(text: str) -> int | float | str:
+    """``text`` as the Python value a caller of the API would have passed: an int, a float,
+    or (neither) the string itself, so the check's message shows the same value."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
-    return value
+def _checked_option(argument: str, rule: Any = None) -> Callable[[str], Any]:
+    """An argparse ``type`` applying the API's rule for ``argument`` (em_reference/checks.py),
+    so ``--seed 3.5`` and ``seed=3.5`` get the same sentence."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check(argument, _number(text), rule)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = argument  # argparse names the type in some messages
+    return parse
 
 
 def _scenario_name(text: str) -> str:
@@ -92,17 +100,23 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--all", action="store_true", help="run every scenario and print one summary line each")
     cmp.add_argument("--methods", type=_methods, default=METHODS, metavar="LIST",
                      help=f"PyMC fits to run, comma-separated from {','.join(METHODS)} (default: all)")
-    cmp.add_argument("--seed", type=_non_negative_int, default=0, help="seed for EM's extra starts, ADVI and NUTS (default 0)")
-    cmp.add_argument("--n-starts", type=_positive_int, default=1, help="EM starts; the best is compared (default 1)")
+    cmp.add_argument("--seed", type=_checked_option("seed"), default=0, help="seed for EM's extra starts, ADVI and NUTS (default 0)")
+    cmp.add_argument("--n-starts", type=_checked_option("n_starts"), default=1, help="EM starts; the best is compared (default 1)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
     cmp.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
-    cmp.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    cmp.add_argument("--jobs", type=_checked_option("jobs", Whole(1)), default=1, metavar="N",
                      help="with --all: scenarios run at once, one process each (default 1; on 2 cores "
                           "2 was slower, as each scenario's NUTS already uses both)")
     cmp.add_argument("--no-cache", action="store_true",
                      help="compute afresh: neither read nor write the result cache "
                           "($EMTWIN_CACHE_DIR, else $XDG_CACHE_HOME/emtwin, else ~/.cache/emtwin)")
     datafiles.add_options(cmp)
+    _add_report_parser(sub, scenario_lines)
+    return parser
+
+
+def _add_report_parser(sub: Any, scenario_lines: str) -> None:
+    """``emtwin report``'s arguments."""
     rep = sub.add_parser(
         "report",
         help="write a report folder: index.html with figures, report.md, results.json",
@@ -119,9 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     rep_target.add_argument("--all", action="store_true", help="report on every scenario, one section each")
     rep.add_argument("--out", required=True, metavar="DIR",
                      help="folder to write (new, empty, or an earlier emtwin report, which is replaced)")
-    rep.add_argument("--seed", type=_non_negative_int, default=0,
+    rep.add_argument("--seed", type=_checked_option("seed"), default=0,
                      help="seed for EM's extra starts, ADVI, NUTS and the simulated data (default 0)")
-    rep.add_argument("--n-starts", type=_positive_int, default=None,
+    rep.add_argument("--n-starts", type=_checked_option("n_starts"), default=None,
                      help="EM starts for the table and every refit (default 5; 3 with --quick)")
     rep.add_argument("--quick", action="store_true",
                      help="short chains, three data sizes, k <= 3: a first look in seconds per scenario")
@@ -129,7 +143,6 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-cache", action="store_true",
                      help="compute the table's comparison afresh instead of reading the result cache")
     datafiles.add_options(rep)
-    return parser
 
 
 def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -160,13 +173,16 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for section in report.sections:
         c = section.report.comparison
         lines.append((c.scenario, c.verdict, "" if section.ok or not c.ok else "a report check failed"))
-    print("\n".join(_summary(lines)))
+    for line in _summary(lines):
+        print(line)
     print(f"report: {report.path / 'index.html'}")
     return EXIT_AGREE if report.ok else EXIT_DISAGREE
 
 
 def _summary(lines: Sequence[tuple[str, str, str]]) -> list[str]:
     """One line per scenario, ``name  verdict  notes``, each column aligned."""
+    if not lines:
+        return []
     name_width = max(len(name) for name, _, _ in lines)
     verdict_width = max(len(verdict) for _, verdict, _ in lines)
     return [f"{name:<{name_width}}  {verdict:<{verdict_width}}  {notes}" if notes else f"{name:<{name_width}}  {verdict}"

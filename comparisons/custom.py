@@ -3,7 +3,7 @@
 Step form: hand :func:`custom_scenario` your start, E-step, M-step and log-likelihood, and a
 PyMC model builder; it returns a :class:`~emtwin.comparisons.scenario.Scenario` whose EM twin
 is the project's generic driver (several starts, label alignment, the identifiability check
-all come with it). :func:`compare` is :func:`emtwin.comparisons.harness.compare` with the
+all come with it). :func:`compare` is :func:`emtwin.comparisons.harness.compare_twins` with the
 user's input checked first, so a mistake reads as one ``ValueError`` naming what to fix
 rather than a PyTensor traceback. :func:`load_scenario` reads ``path/to/file.py:function``
 for the command line, and :class:`ModelCache` builds each PyMC model once per session.
@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from emtwin.em_reference.checks import check
 from emtwin.em_reference.driver import EMResult, EStep, LogLikelihood, MStep, Params, run_em_multistart
 from emtwin.models import fitting
 
-from .harness import Comparison
-from .harness import compare as _harness_compare
+from .harness import compare_twins
+from .results import Comparison
 from .registry import get_scenario
 from .scenario import NO_COMPONENTS, Components, Scenario
 
@@ -141,7 +142,7 @@ def compare(
     model_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Comparison:
-    """Run both twins of a scenario and compare them: :func:`emtwin.comparisons.harness.compare`
+    """Run both twins of a scenario and compare them: :func:`emtwin.comparisons.harness.compare_twins`
     (same arguments: ``methods``, ``seed``, ``n_starts``, ``nuts_options``, ``advi_options``,
     ``progress``), with a :class:`Scenario` object's input checked first.
 
@@ -151,7 +152,7 @@ def compare(
     their own input.
     """
     if isinstance(scenario, str):
-        return _harness_compare(scenario, data=data, start=start, model_options=model_options, **options)
+        return compare_twins(scenario, data=data, start=start, model_options=model_options, **options)
     if not isinstance(scenario, Scenario):
         raise ValueError(
             "scenario must be a registered name (see `emtwin list`) or a Scenario from "
@@ -176,7 +177,7 @@ def compare(
     check_params(model, sc.to_model(sc.components.canonical(start)), argument="start", builder=builder)
     # Hand the harness the model just built and checked: built once, compiled once.
     sc = dataclasses.replace(sc, build_model=lambda _data, **_options: model)
-    return _harness_compare(sc, data=data, start=start, model_options=model_options, **options)
+    return compare_twins(sc, data=data, start=start, model_options=model_options, **options)
 
 
 # --------------------------------------------------------------------------- step form
@@ -296,6 +297,30 @@ def custom_scenario(
         Its ``fit_em`` runs :func:`emtwin.em_reference.run_em_multistart` on your functions,
         each call checked: a NaN or a wrong parameter name stops EM with a ``ValueError``.
     """
+    start = _checked_steps(name, start, e_step, m_step, log_likelihood, build_model, components, random_start)
+    tol, max_iter = check("tol", tol), check("max_iter", max_iter)
+    shapes = {k: v.shape for k, v in start.items()}
+    guarded = _guarded(e_step, m_step, log_likelihood, shapes)
+    return Scenario(
+        name=name,
+        title=title or f"{name} (custom scenario)",
+        source=source or "user code",
+        make_data=lambda: data,
+        default_start=start,
+        fit_em=_multistart_em(guarded, shapes, components, random_start, tol, max_iter),
+        build_model=build_model,
+        components=components,
+        functionals=dict(functionals or {}),
+        log_likelihood=log_likelihood,  # emtwin report: the log-likelihood contour
+        steps=(e_step, m_step, log_likelihood),  # compare's step check
+    )
+
+
+def _checked_steps(
+    name: Any, start: Any, e_step: Any, m_step: Any, log_likelihood: Any, build_model: Any, components: Any,
+    random_start: Any,
+) -> Params:
+    """custom_scenario's arguments checked; returns ``start`` as float arrays."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name must be a non-empty string such as 'poisson-mixture'; got {name!r}.")
     for arg, fn in (("e_step", e_step), ("m_step", m_step), ("log_likelihood", log_likelihood),
@@ -321,42 +346,37 @@ def custom_scenario(
                 f"components.labels gives {len(components.labels)} components but start[{p!r}] has shape "
                 f"{start[p].shape}; its axis 0 must have one entry per component."
             )
-    shapes = {k: v.shape for k, v in start.items()}
-    e, m, ll = _guarded(e_step, m_step, log_likelihood, shapes)
+    return start
 
-    def fit_em(data: Any, start: Mapping[str, Any], *, n_starts: int = 1, seed: int | None = 0) -> EMResult:
-        if int(n_starts) != n_starts or n_starts < 1:
-            raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
+
+def _multistart_em(
+    guarded: tuple[EStep, MStep, LogLikelihood], shapes: Mapping[str, tuple[int, ...]], components: Components,
+    random_start: Callable[[Any, np.random.Generator], Mapping[str, Any]] | None, tol: float, max_iter: int,
+) -> Callable[..., EMResult]:
+    """The scenario's ``fit_em``: the project's driver on the user's (checked) steps, from the
+    given start plus ``n_starts − 1`` drawn ones."""
+    e, m, ll = guarded
+
+    def extra_start(data: Any, first: Params, rng: np.random.Generator, n_starts: int) -> Params:
+        if random_start is not None:
+            return _named_like(random_start(data, rng), shapes, f"random_start {_callable_name(random_start)}")
+        shape = np.shape(e(data, first))
+        if len(shape) != 2:
+            raise ValueError(
+                f"n_starts={n_starts} needs extra starts, but e_step returns shape {shape}, not "
+                "(n_observations, n_components); pass random_start=(data, rng) -> dict to custom_scenario."
+            )
+        resp = rng.uniform(size=shape)
+        return m(data, resp / resp.sum(axis=1, keepdims=True))
+
+    def fit_em(data: Any, start: Mapping[str, Any], *, n_starts: int = 1, seed: int = 0) -> EMResult:
+        n_starts, seed = check("n_starts", n_starts), check("seed", seed)
         first = {k: np.asarray(v, dtype=float) for k, v in start.items()}
-        starts: list[Mapping[str, Any]] = [first]
         rng = np.random.default_rng(seed)
-        for _ in range(int(n_starts) - 1):
-            if random_start is not None:
-                starts.append(_named_like(random_start(data, rng), shapes, f"random_start {_callable_name(random_start)}"))
-                continue
-            shape = np.shape(e(data, first))
-            if len(shape) != 2:
-                raise ValueError(
-                    f"n_starts={n_starts} needs extra starts, but e_step returns shape {shape}, not "
-                    "(n_observations, n_components); pass random_start=(data, rng) -> dict to custom_scenario."
-                )
-            resp = rng.uniform(size=shape)
-            starts.append(m(data, resp / resp.sum(axis=1, keepdims=True)))
+        starts = [first] + [extra_start(data, first, rng, n_starts) for _ in range(n_starts - 1)]
         return run_em_multistart(data, starts, e, m, ll, canonical=components.canonical, tol=tol, max_iter=max_iter)
 
-    return Scenario(
-        name=name,
-        title=title or f"{name} (custom scenario)",
-        source=source or "user code",
-        make_data=lambda: data,
-        default_start=start,
-        fit_em=fit_em,
-        build_model=build_model,
-        components=components,
-        functionals=dict(functionals or {}),
-        log_likelihood=log_likelihood,  # emtwin report: the log-likelihood contour
-        steps=(e_step, m_step, log_likelihood),  # compare's step check
-    )
+    return fit_em
 
 
 # --------------------------------------------------------------------------- compile once

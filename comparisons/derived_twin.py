@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 from pymc.distributions.mixture import MixtureRV
 
-from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting
 from emtwin.models.derived import derive_em
 from emtwin.models.steps import StepCheck, check_steps
 
+from .results import flatten
 from .scenario import Check, Scenario
 
 __all__ = ["DERIVED_LOGLIK_RTOL", "DERIVED_PARAM_ATOL", "DerivedTwin", "derived_twin", "has_mixture", "step_check"]
@@ -72,14 +72,6 @@ def has_mixture(model: Any) -> bool:
     return any(isinstance(rv.owner.op, MixtureRV) for rv in model.observed_RVs)
 
 
-def _component_order(sc: Scenario, start: Params) -> np.ndarray | None:
-    comp = sc.components
-    if comp.order_by is None:
-        return None
-    order = np.argsort(np.asarray(start[comp.order_by]), kind="stable")
-    return order[::-1] if comp.descending else order
-
-
 def _em_named(model: Any, params: Mapping[str, Any], names: list[str]) -> Params:
     """The model's free-variable values as the hand-written EM's parameters (a Deterministic
     such as a covariance where the model parametrises differently)."""
@@ -102,19 +94,13 @@ def derived_twin(sc: Scenario, data: Any, start: Mapping[str, Any], model: Any, 
     model : pm.Model
         The built PyMC twin (compiled pieces are cached on it).
     em : EMResult
-        The hand-written run.
+        The hand-written run, components in the model's order (as the harness passes it).
     """
-    from .harness import flatten  # the harness imports this module
-
     em_start = {name: np.asarray(trace[0], dtype=float) for name, trace in em.param_trace.items()}
-    order = _component_order(sc, em_start)
     comp = sc.components
 
-    def ordered(params: Params) -> Params:
-        return params if order is None else permute_components(params, order, comp.params)
-
     free = fitting.free_names(model)
-    model_start = {n: v for n, v in sc.to_model(ordered(em_start)).items() if n in free}
+    model_start = {n: v for n, v in sc.to_model(em_start).items() if n in free}
     t = time.perf_counter()
     try:
         run = derive_em(lambda _data: model, data, model_start, tol=em.tol, max_iter=max(em.n_iter + 1, 10_000))
@@ -131,7 +117,7 @@ def derived_twin(sc: Scenario, data: Any, start: Mapping[str, Any], model: Any, 
     worst = (0, names[0])
     for t_ in range(rows):
         derived_row = _em_named(model, {n: run.param_trace[n][t_] for n in free}, names)
-        hand_row = ordered({n: em.param_trace[n][t_] for n in names})
+        hand_row = {n: em.param_trace[n][t_] for n in names}
         for n in names:
             gap = float(np.max(np.abs(np.asarray(derived_row[n]) - np.asarray(hand_row[n])), initial=0.0))
             if gap > param_diff:

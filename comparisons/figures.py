@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import rc_context
@@ -19,7 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
-from .report_parts import ComponentChoice, Contour, Growth, Labels, Path
+if TYPE_CHECKING:  # annotations only: the figures draw what report_parts computes
+    from .paths import Contour, EMPath
+    from .report_parts import ComponentChoice, Growth, Labels
 
 __all__ = [
     "components_figure",
@@ -58,7 +60,7 @@ def png(fig: Figure) -> bytes:
 # --------------------------------------------------------------------------- EM path
 
 
-def _contour_axes(ax: Any, fig: Figure, path: Path, contour: Contour) -> None:
+def _contour_axes(ax: Any, fig: Figure, path: EMPath, contour: Contour) -> None:
     rel = contour.loglik - np.nanmax(contour.loglik)
     # Levels a χ²-minded reader knows: 0.5, 2, 4.5 nats below the top are the 1, 2 and 3 SD
     # profile contours of a Gaussian likelihood; the rest show the far field.
@@ -94,7 +96,7 @@ def _contour_axes(ax: Any, fig: Figure, path: Path, contour: Contour) -> None:
     ax.legend(loc="best", framealpha=0.85)
 
 
-def em_path_figure(path: Path, contour: Contour | None, title: str) -> Figure:
+def em_path_figure(path: EMPath, contour: Contour | None, title: str) -> Figure:
     """Two parameters: EM's trajectory over the log-likelihood contour, with the MAP point,
     NUTS draws and (if flat) the ridge. Otherwise: each parameter per iteration, MAP dashed."""
     with rc_context(STYLE):
@@ -125,7 +127,7 @@ def em_path_figure(path: Path, contour: Contour | None, title: str) -> Figure:
         return fig
 
 
-def loglik_figure(path: Path, n_starts: int, title: str) -> Figure:
+def loglik_figure(path: EMPath, n_starts: int, title: str) -> Figure:
     """Log-likelihood per iteration, its distance to the final value on a log scale (the
     rate of convergence), and, with several starts, where each start ended."""
     several = n_starts > 1

@@ -29,217 +29,98 @@ Nothing here knows a scenario's answer: every number comes from running the twin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
-import math
-import numbers
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import arviz as az
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.signal import find_peaks
 from scipy.stats import gaussian_kde
 
-from emtwin.em_reference.components import permute_components
+from emtwin.em_reference.checks import check
+from emtwin.em_reference.components import align, align_draws, permute_components, reorder_result
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting, precision
 
-from .derived_twin import derived_twin, has_mixture, step_check
+from .derived_twin import DerivedTwin, derived_twin, has_mixture, step_check
 from .registry import get_scenario
 from .model_memo import shared_model
+from .results import Comparison, Row, flatten, row_name
 from .scenario import Check, Components, Scenario
 
 __all__ = [
+    "FITS",
     "METHODS",
     "Check",
     "Comparison",
+    "Method",
     "Row",
     "align",
-    "compare",
+    "compare_twins",
     "flatten",
     "posterior_modes",
 ]
 
-METHODS = ("map", "advi", "nuts")
 PARAM_ATOL = 1e-4
 LOGLIK_RTOL = 1e-8
 RHAT_MAX = 1.01
-MAX_SEED = 2**32 - 1  # the largest seed PyMC's samplers take
 # A second posterior mode counts when the density between it and a higher mode falls below
 # MODE_VALLEY of its own peak, and its peak reaches MODE_MIN_HEIGHT of the highest one.
 MODE_VALLEY = 0.75
 MODE_MIN_HEIGHT = 0.05
 # Options the caller may pass to the fitting functions; seed and progress are compare's own.
 _OWN = {"seed", "progress"}
-NUTS_OPTIONS = tuple(n for n in inspect.signature(fitting.fit_nuts).parameters if n not in {"model", "start", *_OWN})
-ADVI_OPTIONS = tuple(n for n in inspect.signature(fitting.fit_advi).parameters if n not in {"model", "start", *_OWN})
-
-AGREE, DISAGREE, NON_IDENTIFIABLE = "agree", "disagree", "non-identifiable"
 
 
-# --------------------------------------------------------------------------- names and labels
-
-
-def _row_name(name: str, label: str) -> str:
-    # p + "1" reads "p1" as on the slide; theta + "A" reads "theta_A".
-    return f"{name}{label}" if label[:1].isdigit() else f"{name}_{label}"
-
-
-def flatten(params: Mapping[str, Any], components: Components) -> dict[str, float]:
-    """One float per scalar parameter, named as in the lecture (``theta_A``, ``p1``,
-    ``mu1[0]`` for entry 0 of component 1's mean vector)."""
-    out: dict[str, float] = {}
-    for name, value in params.items():
-        arr = np.asarray(value, dtype=float)
-        if name in components.params:
-            # No labels: number the components 1..k, so k can follow the data.
-            labels = components.labels or tuple(str(j + 1) for j in range(arr.shape[0]))
-            if len(labels) < arr.shape[0]:
-                raise ValueError(f"{name} has {arr.shape[0]} components but the scenario labels only "
-                                 f"{len(labels)}: {', '.join(labels)}.")
-            for label, sub in zip(labels, arr):
-                base = _row_name(name, label)
-                for index in np.ndindex(sub.shape):
-                    suffix = f"[{','.join(map(str, index))}]" if index else ""
-                    out[base + suffix] = float(sub[index])
-        else:
-            for index in np.ndindex(arr.shape):
-                suffix = f"[{','.join(map(str, index))}]" if index else ""
-                out[name + suffix] = float(arr[index])
-    return out
-
-
-def align(reference: Params, other: Params, component_params: Sequence[str]) -> tuple[Params, np.ndarray]:
-    """Relabel ``other``'s components to best match ``reference``.
-
-    Returns the permuted parameters and the permutation ``order`` such that component
-    ``j`` of the result is component ``order[j]`` of ``other``. The cost is the summed
-    squared difference over all component parameters; the assignment is optimal
-    (Hungarian algorithm), so it scales beyond a brute-force search of k! labelings.
-    """
-    first = np.asarray(reference[component_params[0]])
-    k = first.shape[0]
-    cost = np.zeros((k, k))
-    for name in component_params:
-        ref = np.asarray(reference[name], dtype=float).reshape(k, -1)
-        oth = np.asarray(other[name], dtype=float).reshape(k, -1)
-        cost += ((ref[:, None, :] - oth[None, :, :]) ** 2).sum(axis=2)
-    _, order = linear_sum_assignment(cost)
-    return permute_components(other, order, component_params), order
-
-
-# --------------------------------------------------------------------------- result objects
+# --------------------------------------------------------------------------- the method table
 
 
 @dataclass(frozen=True)
-class Row:
-    """One scalar parameter across the twins (``None`` where a method was not run)."""
+class Method:
+    """One PyMC fit the harness can run: a new method is one entry of :data:`FITS`.
 
-    name: str
-    em: float
-    map: float | None = None
-    advi_mean: float | None = None
-    advi_sd: float | None = None
-    nuts_mean: float | None = None
-    nuts_sd: float | None = None
-    hdi_low: float | None = None
-    hdi_high: float | None = None
+    Attributes
+    ----------
+    label : str
+        What the progress line says while it runs.
+    fit : callable (model, start, **options) -> fit
+        A function of :mod:`emtwin.models.fitting`; its keyword arguments (other than
+        ``seed`` and ``progress``, which ``compare`` passes when ``seeded``) are the
+        options a caller may set.
+    seeded : bool
+        Whether ``fit`` takes ``seed`` and ``progress``.
+    check_options : callable (dict) -> dict, optional
+        Checks the caller's options before anything runs.
+    """
 
-    @property
-    def em_minus_map(self) -> float | None:
-        return None if self.map is None else self.em - self.map
-
-    @property
-    def z_nuts(self) -> float | None:
-        """(NUTS posterior mean − MLE) in posterior SDs: Bayesian vs ML, in one number."""
-        if self.nuts_mean is None or not self.nuts_sd:
-            return None
-        return (self.nuts_mean - self.em) / self.nuts_sd
-
-
-class Verdicts:
-    """What a checked result says, derived from its ``checks`` and ``curvature``: shared by
-    :class:`Comparison` (both twins run) and the black-box ``BlackBoxComparison``."""
-
-    checks: list[Check]
-    curvature: fitting.Curvature
-    rows: list[Any]
+    label: str
+    fit: Callable[..., Any]
+    seeded: bool = True
+    check_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     @property
-    def identifiable(self) -> bool:
-        return self.curvature.identifiable
+    def options(self) -> tuple[str, ...]:
+        return tuple(n for n in inspect.signature(self.fit).parameters if n not in {"model", "start", *_OWN})
 
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.severity == "error" and not c.passed]
-
-    @property
-    def warnings(self) -> list[Check]:
-        return [c for c in self.checks if c.severity == "warning" and not c.passed]
-
-    @property
-    def verdict(self) -> str:
-        """``"disagree"`` if any error check failed, else ``"non-identifiable"`` if the
-        likelihood has a flat direction at the point checked, else ``"agree"``."""
-        if self.failures:
-            return DISAGREE
-        return AGREE if self.identifiable else NON_IDENTIFIABLE
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict != DISAGREE
-
-    def row(self, name: str) -> Any:
-        return next(r for r in self.rows if r.name == name)
-
-    def __repr__(self) -> str:
-        """One line: scenario, verdict and counts; the numbers are in ``table()``."""
-        from .notebook import short_repr  # on use: the notebook view draws with matplotlib
-
-        return short_repr(self)
-
-    def _repr_html_(self) -> str:
-        """Jupyter's view: verdict, table, checks and EM's path (:mod:`.notebook`)."""
-        from .notebook import result_html
-
-        return result_html(self)
+    def run(self, model: Any, start: Params, seed: int, progress: bool, options: Mapping[str, Any]) -> Any:
+        own = {"seed": seed, "progress": progress} if self.seeded else {}
+        return self.fit(model, start, **own, **options)
 
 
-@dataclass(frozen=True, repr=False)  # Verdicts.__repr__: one line
-class Comparison(Verdicts):
-    """Everything one run of the harness found, numbers first, verdict last."""
-
-    scenario: str
-    methods: tuple[str, ...]
-    rows: list[Row]
-    checks: list[Check]
-    em: EMResult
-    em_params: Params  # EM's parameters in the PyMC twin's component order
-    map: fitting.MAPFit | None
-    advi: fitting.PosteriorFit | None
-    nuts: fitting.PosteriorFit | None
-    curvature: fitting.Curvature
-    functionals: dict[str, dict[str, float]]
-    settings: dict[str, Any]
-    timings: dict[str, float] = field(default_factory=dict)
-    data: Any = field(default=None, repr=False)  # what both twins were given
-    derived: Any = None  # derived_twin.DerivedTwin: EM derived from the PyMC model (issue 14)
-    steps: Any = None  # models.steps.StepCheck: a custom scenario's own steps, checked
-
-    def table(self) -> str:
-        from .report import format_comparison
-
-        return format_comparison(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        from .report import comparison_to_dict
-
-        return comparison_to_dict(self)
+FITS: dict[str, Method] = {
+    "map": Method("MAP (L-BFGS-B from EM's start)", fitting.fit_map, seeded=False),
+    "advi": Method("ADVI", fitting.fit_advi, check_options=fitting.check_advi_options),
+    "nuts": Method("NUTS", fitting.fit_nuts, check_options=fitting.check_nuts_options),
+}
+METHODS = tuple(FITS)
+NUTS_OPTIONS = FITS["nuts"].options
+ADVI_OPTIONS = FITS["advi"].options
 
 
 # --------------------------------------------------------------------------- the harness
@@ -248,6 +129,16 @@ class Comparison(Verdicts):
 def _say(progress: bool, message: str) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _stage(timings: dict[str, float], key: str, progress: bool, message: str | None = None) -> Iterator[None]:
+    """Time one stage into ``timings[key]`` (seconds), announcing it on stderr first."""
+    if message is not None:
+        _say(progress, message)
+    started = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - started
 
 
 def same_likelihood(em_ll: float, model_ll: float, model: Any, who: str = "EM's") -> Check:
@@ -344,7 +235,35 @@ def _checks_posterior(
     return checks
 
 
-def compare(
+@dataclass(frozen=True)
+class Inputs:
+    """What :func:`compare` was asked to do, checked, with the scenario's defaults filled in."""
+
+    scenario: Scenario
+    data: Any
+    start: dict[str, Any]
+    methods: tuple[str, ...]
+    seed: int
+    n_starts: int
+    model_options: dict[str, Any]
+    options: dict[str, dict[str, Any]]  # per method: the caller's options over the scenario's
+    progress: bool
+
+    def announce(self, what: str) -> str:
+        return f"[{self.scenario.name}] {what}"
+
+
+@dataclass(frozen=True)
+class Twin:
+    """The PyMC twin, built for the data, looked at where EM ended."""
+
+    model: Any
+    log_likelihood_at_em: float  # the model's log-likelihood at EM's answer (nats)
+    curvature: fitting.Curvature
+    start: Params  # EM's start, as the model's free variables in its component order
+
+
+def compare_twins(
     scenario: str | Scenario,
     *,
     data: Any = None,
@@ -357,7 +276,12 @@ def compare(
     advi_options: Mapping[str, Any] | None = None,
     progress: bool = False,
 ) -> Comparison:
-    """Run a scenario's EM twin and PyMC twin and compare them.
+    """Run a scenario's EM twin and PyMC twin and compare them (the harness itself; users
+    call :func:`emtwin.compare`, which checks a Scenario object's input first, then this).
+
+    A pipeline of named stages, each a function below: inputs (checked before anything
+    runs) → EM → the PyMC twin at EM's answer → the fits of :data:`FITS` → the model as
+    EM oracle (derived EM; a custom scenario's own steps) → checks → result.
 
     Parameters
     ----------
@@ -385,107 +309,165 @@ def compare(
     -------
     Comparison
     """
+    inputs = _inputs(scenario, data, start, methods, seed, n_starts, model_options,
+                     {"nuts": nuts_options, "advi": advi_options}, progress)
+    timings: dict[str, float] = {}
+    em = _run_em(inputs, timings)
+    twin = _build_twin(inputs, em, timings)
+    fits = _run_fits(inputs, em, twin, timings)
+    oracle = _run_oracle(inputs, em, twin, timings)
+    return _result(inputs, em, twin, fits, oracle, timings)
+
+
+def _inputs(
+    scenario: Any, data: Any, start: Any, methods: Any, seed: Any, n_starts: Any, model_options: Any,
+    method_options: Mapping[str, Any], progress: bool,
+) -> Inputs:
+    """Stage 1: every argument checked, before EM runs or PyMC compiles."""
     sc = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
     methods = _check_methods(methods)
-    seed = _check_seed(seed)
+    seed, n_starts = check("seed", seed), check("n_starts", n_starts)
     if start is not None and not isinstance(start, Mapping):
         raise ValueError(
             f"start must be a dict of parameter name -> value, e.g. "
             f"{ {k: np.asarray(v).tolist() for k, v in sc.default_start.items()} }; got {start!r}."
         )
     model_options = _check_options(model_options, "model_options", None)
-    nuts_options = _check_options(nuts_options, "nuts_options", NUTS_OPTIONS)
-    advi_options = _check_options(advi_options, "advi_options", ADVI_OPTIONS)
-    # Their values too, before EM runs and the model compiles.
-    fitting.check_nuts_options(nuts_options)
-    fitting.check_advi_options(advi_options)
-    nuts_options = {**sc.nuts_defaults, **nuts_options}
+    options = {}
+    for name, method in FITS.items():
+        given = _check_options(method_options.get(name), f"{name}_options", method.options)
+        if method.check_options is not None:
+            method.check_options(given)  # their values too
+        options[name] = {**(sc.nuts_defaults if name == "nuts" else {}), **given}
     data_given = data is not None
     data = sc.make_data() if data is None else data
     start = dict(sc.start_for(data, data_given=data_given) if start is None else start)
-    comp = sc.components
-    timings: dict[str, float] = {}
+    return Inputs(sc, data, start, methods, seed, n_starts, model_options, options, progress)
 
-    t = time.perf_counter()
-    try:
-        em = sc.fit_em(data, start, n_starts=n_starts, seed=seed)
-    except KeyError as err:
-        # The scenario looked up a parameter the caller's start does not have.
-        name = err.args[0] if err.args else None
-        if not (isinstance(name, str) and name not in start):
-            raise
-        raise ValueError(
-            f"start must give the {sc.name} scenario's parameters {list(sc.default_start)}; "
-            f"got {list(start)}, without {name!r}."
-        ) from None
+
+def _run_em(inputs: Inputs, timings: dict[str, float]) -> EMResult:
+    """Stage 2: the EM twin, its components relabelled into the PyMC twin's order."""
+    sc, start = inputs.scenario, inputs.start
+    with _stage(timings, "em", inputs.progress):
+        try:
+            em = sc.fit_em(inputs.data, start, n_starts=inputs.n_starts, seed=inputs.seed)
+        except KeyError as err:
+            # The scenario looked up a parameter the caller's start does not have.
+            name = err.args[0] if err.args else None
+            if not (isinstance(name, str) and name not in start):
+                raise
+            raise ValueError(
+                f"start must give the {sc.name} scenario's parameters {list(sc.default_start)}; "
+                f"got {list(start)}, without {name!r}."
+            ) from None
     unknown = [name for name in start if name not in em.params]
     if unknown:
         raise ValueError(
             f"start names {unknown}, which the {sc.name} scenario does not have; its parameters are "
             f"{list(em.params)}."
         )
-    timings["em"] = time.perf_counter() - t
-    _say(progress, f"[{sc.name}] EM: {em.n_iter} iterations, log-likelihood {em.log_likelihood:.6f} ({timings['em']:.2f} s)")
+    _say(inputs.progress, inputs.announce(
+        f"EM: {em.n_iter} iterations, log-likelihood {em.log_likelihood:.6f} ({timings['em']:.2f} s)"))
+    # EM's own labels are arbitrary; from here on one labelling, the twin's, is used.
+    return reorder_result(em, sc.components.order(em.params), sc.components.params)
 
-    t = time.perf_counter()
-    _say(progress, f"[{sc.name}] building and compiling the PyMC twin ...")
-    try:
-        model = shared_model(sc.build_model, data, model_options)
-    except TypeError as err:
-        if not model_options:
-            raise
-        # An option the builder has no parameter for.
-        raise ValueError(
-            f"model_options {sorted(model_options)} are not all accepted by the {sc.name} PyMC twin: {err}."
-        ) from err
-    em_params = comp.canonical(em.params)
-    em_point = sc.to_model(em_params)
-    em_ll_pymc = fitting.log_likelihood(model, em_point)
-    curv = fitting.curvature(model, em_point)
-    timings["compile"] = time.perf_counter() - t
 
-    # The PyMC twin is ordered; give it, in that order, the start of the EM run being
-    # compared. With n_starts > 1 that is the best run's start, possibly a random one:
-    # MAP from the caller's start may climb a different local maximum.
-    em_start = {name: trace[0] for name, trace in em.param_trace.items()}
-    pymc_start = sc.to_model(comp.canonical(em_start))
-    names = list(em_params)
-    map_fit = advi = nuts = None
-    if "map" in methods:
-        t = time.perf_counter()
-        _say(progress, f"[{sc.name}] MAP (L-BFGS-B from EM's start) ...")
-        map_fit = _aligned(fitting.fit_map(model, pymc_start), names, em_params, comp)
-        timings["map"] = time.perf_counter() - t
-    if "advi" in methods:
-        t = time.perf_counter()
-        _say(progress, f"[{sc.name}] ADVI ...")
-        advi = fitting.fit_advi(model, pymc_start, seed=seed, progress=progress, **advi_options)
-        advi = _aligned(advi, names, em_params, comp)
-        timings["advi"] = time.perf_counter() - t
-    if "nuts" in methods:
-        t = time.perf_counter()
-        _say(progress, f"[{sc.name}] NUTS ...")
-        nuts = fitting.fit_nuts(model, pymc_start, seed=seed, progress=progress, **nuts_options)
-        nuts = _aligned(nuts, names, em_params, comp)
-        timings["nuts"] = time.perf_counter() - t
+def _build_twin(inputs: Inputs, em: EMResult, timings: dict[str, float]) -> Twin:
+    """Stage 3: the PyMC twin built, compiled, and evaluated at EM's answer."""
+    sc = inputs.scenario
+    with _stage(timings, "compile", inputs.progress, inputs.announce("building and compiling the PyMC twin ...")):
+        try:
+            model = shared_model(sc.build_model, inputs.data, inputs.model_options)
+        except TypeError as err:
+            if not inputs.model_options:
+                raise
+            # An option the builder has no parameter for.
+            raise ValueError(
+                f"model_options {sorted(inputs.model_options)} are not all accepted by the {sc.name} PyMC twin: {err}."
+            ) from err
+        em_point = sc.to_model(em.params)
+        # The PyMC twin is ordered; give it, in that order, the start of the EM run being
+        # compared. With n_starts > 1 that is the best run's start, possibly a random one:
+        # MAP from the caller's start may climb a different local maximum.
+        em_start = sc.components.canonical({name: trace[0] for name, trace in em.param_trace.items()})
+        return Twin(model, fitting.log_likelihood(model, em_point), fitting.curvature(model, em_point),
+                    sc.to_model(em_start))
 
-    # Issue 14: the EM derived from the model as a third twin; a custom scenario's own steps
-    # checked against the model. (To be re-seated as stages of the refactored pipeline.)
-    t = time.perf_counter()
-    derived = derived_twin(sc, data, start, model, em) if has_mixture(model) else None
-    stepped = step_check(sc, data, start, model)
-    timings["derived_em"] = time.perf_counter() - t
 
-    rows = _rows(comp, em_params, map_fit, advi, nuts)
+def _run_fits(inputs: Inputs, em: EMResult, twin: Twin, timings: dict[str, float]) -> dict[str, Any]:
+    """Stage 4: each requested method of :data:`FITS`, relabelled to match EM."""
+    fits = {}
+    for name in inputs.methods:
+        method = FITS[name]
+        with _stage(timings, name, inputs.progress, inputs.announce(f"{method.label} ...")):
+            fit = method.run(twin.model, twin.start, inputs.seed, inputs.progress, inputs.options[name])
+            fits[name] = _aligned(fit, list(em.params), em.params, inputs.scenario.components)
+    return fits
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """The PyMC model as EM oracle: the EM derived from it (a mixture model), and a custom
+    scenario's own E-step and M-step checked against it (with that check's summary)."""
+
+    derived: DerivedTwin | None
+    steps: Any  # models.steps.StepCheck or None
+    steps_check: Check | None
+
+
+def _run_oracle(inputs: Inputs, em: EMResult, twin: Twin, timings: dict[str, float]) -> Oracle:
+    """Stage 5: the EM derived from the model, from the hand-written run's start, and the
+    step check of a custom scenario's own steps."""
+    sc = inputs.scenario
+    with _stage(timings, "derived_em", inputs.progress, inputs.announce("EM derived from the PyMC model ...")):
+        derived = derived_twin(sc, inputs.data, inputs.start, twin.model, em) if has_mixture(twin.model) else None
+        stepped = step_check(sc, inputs.data, inputs.start, twin.model)
+    return Oracle(derived, *(stepped if stepped else (None, None)))
+
+
+def _result(
+    inputs: Inputs, em: EMResult, twin: Twin, fits: dict[str, Any], oracle: Oracle, timings: dict[str, float]
+) -> Comparison:
+    """Stage 6: DESIGN.md's checks on what the twins returned, and the result."""
+    sc, comp = inputs.scenario, inputs.scenario.components
+    map_fit, advi, nuts = (fits.get(name) for name in ("map", "advi", "nuts"))
+    identifiable = twin.curvature.identifiable
+    rows = _rows(comp, em.params, map_fit, advi, nuts)
+    functional_checks, functionals = _functionals(sc, em.params, map_fit, advi, nuts)
     checks = [
-        *([stepped[1]] if stepped else []),
+        *([oracle.steps_check] if oracle.steps_check else []),
         _check_em_converged(em),
-        *_check_distinct(em_params, comp),
-        *_checks_em_map(comp, em_params, em.log_likelihood, em_ll_pymc, map_fit, curv.identifiable,
-                        sc.map_is_mle(dict(model_options)), model),
-        *(derived.checks if derived else []),
+        *_check_distinct(em.params, comp),
+        *_checks_em_map(comp, em.params, em.log_likelihood, twin.log_likelihood_at_em, map_fit, identifiable,
+                        sc.map_is_mle(dict(inputs.model_options)), twin.model),
+        *(oracle.derived.checks if oracle.derived else []),
+        *functional_checks,
+        Check("identifiable", identifiable, float(twin.curvature.eigenvalues[0]), twin.curvature.relative_tol,
+              describe_curvature(twin.curvature, comp), "info"),
+        *_checks_posterior(rows, advi, nuts, identifiable),
+        *([_check_unimodal(nuts, em.params, comp)] if nuts is not None else []),
     ]
-    functionals = {}
+    settings = {
+        "seed": inputs.seed,
+        "n_starts": inputs.n_starts,
+        "start": {k: np.asarray(v).tolist() for k, v in inputs.start.items()},
+        "em_tol": em.tol,
+        "model_options": inputs.model_options,
+        "nuts_options": inputs.options["nuts"],
+        "advi_options": inputs.options["advi"],
+    }
+    result = Comparison(sc.name, inputs.methods, rows, checks, em, fits, twin.curvature, functionals, settings,
+                        timings, data=inputs.data, derived=oracle.derived, steps=oracle.steps)
+    if sc.extra_checks is not None:
+        result = dataclasses.replace(result, checks=checks + list(sc.extra_checks(result)))
+    return result
+
+
+def _functionals(
+    sc: Scenario, em_params: Params, map_fit: Any, advi: Any, nuts: Any
+) -> tuple[list[Check], dict[str, dict[str, float]]]:
+    """The scenario's identified quantities (e.g. (p1+p2)/2) from every twin, and their checks."""
+    checks, functionals = [], {}
     for fname, func in sc.functionals.items():
         values = {"em": float(func(em_params))}
         if map_fit is not None:
@@ -494,40 +476,19 @@ def compare(
             checks.append(Check(f"EM vs MAP {fname}", gap <= PARAM_ATOL, gap, PARAM_ATOL,
                                 f"EM {values['em']:.6f}, MAP {values['map']:.6f}"))
         for fit in (advi, nuts):
-            if fit is not None:
-                draws = {n: np.moveaxis(fit.idata.posterior[n].values.reshape(-1, *fit.mean[n].shape), 0, -1)
-                         for n in fit.mean}
-                values[f"{fit.method}_mean"] = float(np.mean(func(draws)))
-                if fit.method == "nuts":
-                    # A NumPy array: az.hdi reduces over its last axis, the pooled draws.
-                    low, high = az.hdi(np.asarray(func(draws), dtype=float).reshape(-1), prob=fitting.HDI_PROB)
-                    inside = bool(low <= values["em"] <= high)
-                    checks.append(Check(f"EM {fname} inside NUTS 94% HDI", inside, values["em"], np.nan,
-                                        f"EM {values['em']:.6f}, NUTS 94% HDI [{low:.4f}, {high:.4f}]"))
+            if fit is None:
+                continue
+            draws = {n: np.moveaxis(fit.idata.posterior[n].values.reshape(-1, *fit.mean[n].shape), 0, -1)
+                     for n in fit.mean}
+            values[f"{fit.method}_mean"] = float(np.mean(func(draws)))
+            if fit.method == "nuts":
+                # A NumPy array: az.hdi reduces over its last axis, the pooled draws.
+                low, high = az.hdi(np.asarray(func(draws), dtype=float).reshape(-1), prob=fitting.HDI_PROB)
+                inside = bool(low <= values["em"] <= high)
+                checks.append(Check(f"EM {fname} inside NUTS 94% HDI", inside, values["em"], np.nan,
+                                    f"EM {values['em']:.6f}, NUTS 94% HDI [{low:.4f}, {high:.4f}]"))
         functionals[fname] = values
-    checks.append(
-        Check("identifiable", curv.identifiable, float(curv.eigenvalues[0]), curv.relative_tol,
-              describe_curvature(curv, comp), "info")
-    )
-    checks += _checks_posterior(rows, advi, nuts, curv.identifiable)
-    if nuts is not None:
-        checks.append(_check_unimodal(nuts, em_params, comp))
-
-    settings = {
-        "seed": seed,
-        "n_starts": n_starts,
-        "start": {k: np.asarray(v).tolist() for k, v in start.items()},
-        "em_tol": em.tol,
-        "model_options": model_options,
-        "nuts_options": nuts_options,
-        "advi_options": advi_options,
-    }
-    result = Comparison(sc.name, methods, rows, checks, em, em_params, map_fit, advi, nuts, curv,
-                        functionals, settings, timings, data=data, derived=derived,
-                        steps=stepped[0] if stepped else None)
-    if sc.extra_checks is not None:
-        result = dataclasses.replace(result, checks=checks + list(sc.extra_checks(result)))
-    return result
+    return checks, functionals
 
 
 def describe_curvature(curv: fitting.Curvature, comp: Components) -> str:
@@ -561,17 +522,6 @@ def _check_methods(methods: Any) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"methods must be drawn from {', '.join(METHODS)}; got {', '.join(map(repr, unknown))}.")
     return methods
-
-
-def _check_seed(seed: Any) -> int:
-    whole = (
-        isinstance(seed, numbers.Real) and not isinstance(seed, bool) and math.isfinite(seed) and seed == int(seed)
-    )
-    if not whole or seed < 0:
-        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}.")
-    if seed > MAX_SEED:
-        raise ValueError(f"seed must be at most 2**32 - 1 = {MAX_SEED} (the largest seed PyMC's samplers take); got {seed!r}.")
-    return int(seed)
 
 
 def _check_options(options: Any, argument: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
@@ -616,7 +566,7 @@ def _check_distinct(em_params: Params, comp: Components) -> list[Check]:
     )
     la, lb = _component_label(comp, a), _component_label(comp, b)
     if len(comp.params) == 1:  # name them as the table's rows do: theta_A and theta_B, mu1 and mu2
-        pair = f"{_row_name(comp.params[0], la)} and {_row_name(comp.params[0], lb)}"
+        pair = f"{row_name(comp.params[0], la)} and {row_name(comp.params[0], lb)}"
         what = ""
     else:
         pair, what = f"components {la} and {lb}", f" over {', '.join(comp.params)}"
@@ -661,10 +611,8 @@ def _check_unimodal(nuts: fitting.PosteriorFit, em_params: Params, comp: Compone
     removes label switching, not every second maximum, and one mean, SD and HDI then
     describe nothing well."""
     draws = {n: nuts.idata.posterior[n].values.reshape(-1, *np.shape(em_params[n])) for n in em_params}
-    if comp.params:
-        # The draws are in the model's component order; relabel them as the summaries were.
-        _, order = align(em_params, {n: d.mean(axis=0) for n, d in draws.items()}, comp.params)
-        draws = {n: (d[:, order] if n in comp.params else d) for n, d in draws.items()}
+    # The draws are in the model's component order; relabel them as the summaries were.
+    draws = align_draws(em_params, draws, comp.params)
     columns = {}
     for n, d in draws.items():
         # flatten's row names, in its order (C order within each parameter).

@@ -21,13 +21,17 @@ STATUS = {True: "ok", False: "FAIL"}
 CONTOUR_GRID = 41  # grid points per axis: a notebook wants the picture in a second, not the report's 81
 
 
+def _is_comparison(result: Any) -> bool:
+    # Told apart by what they hold, not by class: the result types import this module (for
+    # their reprs), so importing theirs here would close a cycle.
+    return hasattr(result, "fits")
+
+
 def short_repr(result: Any) -> str:
     """``Comparison(scenario='coin-sets', verdict='agree', methods=('map',), ...)``: one line."""
-    from .harness import Comparison
-
     kind = type(result).__name__
     fields = [f"scenario={result.scenario!r}", f"verdict={result.verdict!r}"]
-    if isinstance(result, Comparison):
+    if _is_comparison(result):
         fields += [f"methods={tuple(result.methods)!r}", f"em_log_likelihood={result.em.log_likelihood:.6g}",
                    f"n_iter={result.em.n_iter}"]
     else:
@@ -66,18 +70,19 @@ def _em_path(c: Any) -> str:
     """The EM-path figure as an ``<img>``, or a line saying why there is none."""
     from . import figures
     from .registry import SCENARIOS
-    from .report_parts import ReportSettings, _contour, _path, _raw_to_twin_order
+    from .paths import contour as contour_of
+    from .paths import em_path
 
     sc = SCENARIOS.get(c.scenario)
     if sc is None:
-        # Only the scenario knows which parameters are per component, and so how EM's own
-        # labels map to the table's; a comparison does not carry it.
+        # Only the scenario knows which parameters are per component, and so how the
+        # parameters flatten into the table's rows; a comparison does not carry it.
         return (f"<p><i>No EM-path figure: {html.escape(c.scenario)} is not a registered scenario, so its "
                 "components are not known here; <code>emtwin report</code> draws it.</i></p>")
-    path = _path(sc, c, _raw_to_twin_order(sc, c))
+    path = em_path(sc, c)
     contour = None
     if len(path.names) == 2 and sc.log_likelihood is not None:
-        contour = _contour(sc, c, path, ReportSettings(grid=CONTOUR_GRID))
+        contour = contour_of(sc, c, path, CONTOUR_GRID)
         title = f"{c.scenario}: EM's path on the log-likelihood"
     else:
         title = f"{c.scenario}: EM's parameters per iteration"
@@ -91,7 +96,7 @@ STYLE = ("<style>.emtwin-table{border-collapse:collapse;margin:0.4em 0}"
 
 
 def comparison_html(c: Any) -> str:
-    """A :class:`~emtwin.comparisons.harness.Comparison` as HTML: verdict, parameter table,
+    """A :class:`~emtwin.comparisons.results.Comparison` as HTML: verdict, parameter table,
     checks and EM's path."""
     ran = set(c.methods)
     columns = [("parameter", True, lambda r: r.name), ("EM", True, lambda r: _num(r.em)),
@@ -137,6 +142,4 @@ def blackbox_html(b: Any) -> str:
 
 def result_html(result: Any) -> str:
     """``_repr_html_`` of either result type."""
-    from .harness import Comparison
-
-    return comparison_html(result) if isinstance(result, Comparison) else blackbox_html(result)
+    return comparison_html(result) if _is_comparison(result) else blackbox_html(result)

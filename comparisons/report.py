@@ -1,18 +1,21 @@
-"""Turn a :class:`~emtwin.comparisons.harness.Comparison` (or a black-box check's
-:class:`~emtwin.comparisons.blackbox.BlackBoxComparison`) into a terminal table or JSON."""
+"""Turn a :class:`~emtwin.comparisons.results.Comparison` (or a black-box check's
+:class:`~emtwin.comparisons.blackbox.BlackBoxComparison`) into a terminal table or JSON.
+
+Formatting reads the results' attributes and imports nothing of ``comparisons/``: the
+results import it (for ``.table()`` and ``.to_dict()``), so the import graph has no cycle.
+"""
 
 from __future__ import annotations
 
 import platform
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .blackbox import BlackBoxComparison
-    from .harness import Check, Comparison
-
-__all__ = ["blackbox_to_dict", "comparison_to_dict", "format_blackbox", "format_comparison", "versions"]
+__all__ = [
+    "blackbox_to_dict", "check_mark", "comparison_cells", "comparison_to_dict", "format_blackbox", "format_comparison",
+    "summary_lines", "versions",
+]
 
 MARK = {True: "ok  ", False: "FAIL"}
 WARN_MARK = {True: "ok  ", False: "warn"}
@@ -28,11 +31,11 @@ def _tol(value: float) -> str:
     return short if float(short) == value else f"{value:.2e}"
 
 
-def _check(comparison: Any, name: str) -> Check | None:
+def _check(comparison: Any, name: str) -> Any:
     return next((c for c in comparison.checks if c.name == name), None)
 
 
-def _failed(check: Check | None) -> bool:
+def _failed(check: Any) -> bool:
     return check is not None and check.severity == "error" and not check.passed
 
 
@@ -59,12 +62,9 @@ def _check_lines(comparison: Any) -> list[str]:
     return out
 
 
-def format_comparison(comparison: Comparison) -> str:
-    """The comparison as a fixed-width table, then one line per check, then the verdict.
-
-    A parameter row that fails a check ends in ``◀ FAIL`` and the number that failed:
-    ``|EM−MAP|`` above the tolerance, or the MLE outside the NUTS 94% HDI.
-    """
+def comparison_cells(comparison: Any) -> tuple[list[str], list[list[str]], list[str]]:
+    """The comparison table as cells: header, one row of strings per parameter, and per row
+    why it fails (empty when it does not). Columns of methods that were not run are left out."""
     header = ["parameter", "EM", "MAP", "EM−MAP", "ADVI mean (sd)", "NUTS mean (sd)", "NUTS 94% HDI", "(mean−MLE)/sd"]
     # Columns of methods that were not run would hold only dashes; leave them out.
     ran = set(comparison.methods)
@@ -88,24 +88,46 @@ def format_comparison(comparison: Comparison) -> str:
         if _failed(hdi_check) and r.hdi_low is not None and not (r.hdi_low <= r.em <= r.hdi_high):
             why.append("MLE outside the NUTS 94% HDI")
         marks.append("; ".join(why))
-    out = [f"{comparison.scenario}: EM vs PyMC ({', '.join(comparison.methods) or 'EM only'}), seed {comparison.settings['seed']}"]
     pick = lambda cells: [c for c, k in zip(cells, keep) if k]  # noqa: E731
-    out += _table(pick(header), [pick(line) for line in lines], marks)
+    return pick(header), [pick(line) for line in lines], marks
+
+
+def check_mark(check: Any) -> str:
+    """``ok``, ``FAIL``, ``warn`` or ``info``: how a check line starts."""
+    return {"error": MARK, "warning": WARN_MARK}.get(check.severity, {True: "info", False: "info"})[check.passed].strip()
+
+
+def summary_lines(comparison: Any) -> list[str]:
+    """The lines under the table: EM's log-likelihood and iterations, its local maxima, the
+    identified functionals."""
     em = comparison.em
-    out.append(f"EM log-likelihood {em.log_likelihood:.6f} after {em.n_iter} iterations"
-               + (f"; MAP {comparison.map.log_likelihood:.6f}" if comparison.map else ""))
+    out = [f"EM log-likelihood {em.log_likelihood:.6f} after {em.n_iter} iterations"
+           + (f"; MAP {comparison.map.log_likelihood:.6f}" if comparison.map else "")]
     if len(em.local_maxima) > 1 or comparison.settings["n_starts"] > 1:
         out.append(f"EM from {comparison.settings['n_starts']} starts found {len(em.local_maxima)} distinct local maxima:")
         for m in em.local_maxima:
             out.append(f"  log-likelihood {m.log_likelihood:.6f} from {m.n_starts} start(s)")
     for name, values in comparison.functionals.items():
         out.append(f"identifiable {name}: " + ", ".join(f"{k} {v:.6f}" for k, v in values.items()))
+    return out
+
+
+def format_comparison(comparison: Any) -> str:
+    """The comparison as a fixed-width table, then one line per check, then the verdict.
+
+    A parameter row that fails a check ends in ``◀ FAIL`` and the number that failed:
+    ``|EM−MAP|`` above the tolerance, or the MLE outside the NUTS 94% HDI.
+    """
+    header, lines, marks = comparison_cells(comparison)
+    out = [f"{comparison.scenario}: EM vs PyMC ({', '.join(comparison.methods) or 'EM only'}), seed {comparison.settings['seed']}"]
+    out += _table(header, lines, marks)
+    out += summary_lines(comparison)
     out.append("")
     out += _check_lines(comparison)
     return "\n".join(out)
 
 
-def format_blackbox(comparison: BlackBoxComparison) -> str:
+def format_blackbox(comparison: Any) -> str:
     """A black-box check (:func:`emtwin.check_em`) as a table, its checks and the verdict.
 
     Columns: your value, PyMC's MAP started there, their difference, the log-likelihood's
@@ -167,7 +189,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+def comparison_to_dict(comparison: Any) -> dict[str, Any]:
     """Every number in the table, the checks, the verdict, settings and versions."""
     return _jsonable({
         "scenario": comparison.scenario,
@@ -215,7 +237,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     })
 
 
-def blackbox_to_dict(comparison: BlackBoxComparison) -> dict[str, Any]:
+def blackbox_to_dict(comparison: Any) -> dict[str, Any]:
     """Every number of a black-box check, the checks, the verdict, settings and versions."""
     return _jsonable({
         "scenario": comparison.scenario,

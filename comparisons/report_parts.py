@@ -28,7 +28,7 @@ import dataclasses
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,13 +37,17 @@ import numpy as np
 import pymc as pm
 from pymc.printing import str_for_dist, str_for_model
 
-from emtwin.em_reference.components import permute_components
+from emtwin.em_reference.checks import Whole, check
+from emtwin.em_reference.components import align_draws
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
 
 from . import result_cache
+from .harness import METHODS
 from .model_memo import shared_model
-from .harness import METHODS, Comparison, align, flatten
+from .paths import Contour, EMPath, aligned_draws, em_path, pooled_draws
+from .paths import contour as contour_of
+from .results import Comparison, flatten
 from .scenario import Scenario
 
 __all__ = [
@@ -52,7 +56,7 @@ __all__ = [
     "Contour",
     "Growth",
     "Labels",
-    "Path",
+    "EMPath",
     "ReportSettings",
     "ScenarioReport",
     "aligned_draws",
@@ -67,12 +71,6 @@ PARETO_K_BAD = 0.7
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def _whole(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -117,13 +115,13 @@ class ReportSettings:
     cache: bool = False
 
     def __post_init__(self) -> None:
-        _whole(self.seed, "seed", 0)
-        _whole(self.n_starts, "n_starts", 1)
-        _whole(self.grid, "grid", 5)
+        check("seed", self.seed)
+        check("n_starts", self.n_starts)
+        check("grid", self.grid, Whole(5))
         if self.n_sizes is not None:
-            _whole(self.n_sizes, "n_sizes", 1)
+            check("n_sizes", self.n_sizes, Whole(1))
         if self.max_k is not None:
-            _whole(self.max_k, "max_k", 1)
+            check("max_k", self.max_k, Whole(1))
 
     @classmethod
     def quick(cls, seed: int = 0) -> ReportSettings:
@@ -145,50 +143,6 @@ class ReportSettings:
 
 
 # --------------------------------------------------------------------------- pieces
-
-
-@dataclass(frozen=True)
-class Path:
-    """EM's run, in the PyMC twin's component order (the table's rows).
-
-    Attributes
-    ----------
-    names : list of str
-        Scalar parameter names (table rows).
-    values : ndarray, shape (n_iter + 1, n_scalars)
-        Row 0 is the start.
-    loglik : ndarray, shape (n_iter + 1,)
-        Total log-likelihood (nats) at each row.
-    map_point : ndarray, shape (n_scalars,), or None
-        PyMC's MAP, when it ran.
-    local_maxima : list of (ndarray, float, int)
-        Every distinct end point of EM's starts: parameters, log-likelihood, starts ending there.
-    """
-
-    names: list[str]
-    values: np.ndarray
-    loglik: np.ndarray
-    map_point: np.ndarray | None
-    local_maxima: list[tuple[np.ndarray, float, int]]
-
-
-@dataclass(frozen=True)
-class Contour:
-    """The log-likelihood over the plane of a two-parameter scenario.
-
-    ``loglik[i, j]`` is at ``(x[j], y[i])`` (NaN outside the parameters' support).
-    ``draws`` are NUTS posterior draws, shape (n_draws, 2). ``ridge`` is a segment of the
-    flat direction through EM's answer, shape (n_points, 2), for a non-identifiable
-    scenario, and ``ridge_loglik`` the log-likelihood along it.
-    """
-
-    names: tuple[str, str]
-    x: np.ndarray
-    y: np.ndarray
-    loglik: np.ndarray
-    draws: np.ndarray | None
-    ridge: np.ndarray | None = None
-    ridge_loglik: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -284,7 +238,7 @@ class ScenarioReport:
     settings: ReportSettings
     model_text: str
     priors: list[str]
-    path: Path
+    path: EMPath
     contour: Contour | None
     labels: Labels | None
     growth: Growth | None
@@ -324,43 +278,6 @@ def _say(progress: bool, name: str, message: str) -> None:
         print(f"[{name}] {message}", file=sys.stderr, flush=True)
 
 
-def _raw_to_twin_order(sc: Scenario, c: Comparison) -> np.ndarray | None:
-    """Permutation taking EM's own component labels to the PyMC twin's (the table's)."""
-    if not sc.components.params:
-        return None
-    _, order = align(c.em_params, c.em.params, sc.components.params)
-    return order
-
-
-def _in_twin_order(sc: Scenario, params: Params, order: np.ndarray | None) -> Params:
-    return params if order is None else permute_components(params, order, sc.components.params)
-
-
-def _unflattener(sc: Scenario, like: Params) -> Any:
-    """Inverse of :func:`flatten` for parameters shaped like ``like``: scalars -> Params."""
-    slots = []
-    for name, value in like.items():
-        positions = np.arange(np.asarray(value).size, dtype=float).reshape(np.shape(value))
-        slots += [(name, int(i)) for i in flatten({name: positions}, sc.components).values()]
-
-    def unflatten(values: Sequence[float]) -> Params:
-        out = {name: np.array(value, dtype=float) for name, value in like.items()}
-        for (name, i), v in zip(slots, values):
-            out[name].flat[i] = v
-        return out
-
-    return unflatten
-
-
-def _draws(fit: fitting.PosteriorFit, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Pooled posterior draws, shape (n_draws, *param_shape), of ``names``."""
-    out = {}
-    for name in names:
-        values = fit.idata.posterior[name].values
-        out[name] = values.reshape(-1, *values.shape[2:])
-    return out
-
-
 def component_labels(sc: Scenario, params: Params) -> dict[str, list[str]]:
     """Each per-component parameter's component labels, as the table's rows name them
     (the scenario's labels, or 1..k)."""
@@ -371,108 +288,21 @@ def component_labels(sc: Scenario, params: Params) -> dict[str, list[str]]:
     return out
 
 
-def aligned_draws(sc: Scenario, c: Comparison, fit: fitting.PosteriorFit) -> dict[str, np.ndarray]:
-    """``fit``'s pooled draws of EM's parameters, components relabelled like the table's rows.
-
-    The harness relabels a fit's summaries (mean, SD, HDI) to match EM; this applies the same
-    permutation to the draws, found the same way (posterior means against EM's answer).
-    """
-    draws = _draws(fit, list(c.em_params))
-    if not sc.components.params:
-        return draws
-    means = {name: value.mean(axis=0) for name, value in draws.items()}
-    _, order = align(c.em_params, means, sc.components.params)
-    return {name: (value[:, order] if name in sc.components.params else value) for name, value in draws.items()}
-
-
 # --------------------------------------------------------------------------- pieces, computed
 
 
-def _path(sc: Scenario, c: Comparison, order: np.ndarray | None) -> Path:
-    trace = c.em.param_trace
-    n_rows = len(c.em.loglik_trace)
-    flat = [flatten(_in_twin_order(sc, {n: v[t] for n, v in trace.items()}, order), sc.components)
-            for t in range(n_rows)]
-    names = list(flat[0])
-    values = np.array([[row[n] for n in names] for row in flat])
-    map_point = None
-    if c.map is not None:
-        map_flat = flatten(c.map.params, sc.components)
-        map_point = np.array([map_flat[n] for n in names])
-    maxima = []
-    for m in c.em.local_maxima:
-        m_flat = flatten(sc.components.canonical(m.params), sc.components)
-        maxima.append((np.array([m_flat[n] for n in names]), float(m.log_likelihood), int(m.n_starts)))
-    return Path(names, values, np.asarray(c.em.loglik_trace, dtype=float), map_point, maxima)
-
-
-def _contour(sc: Scenario, c: Comparison, path: Path, settings: ReportSettings) -> Contour:
-    unflatten = _unflattener(sc, c.em_params)
-    points = [path.values]
-    if path.map_point is not None:
-        points.append(path.map_point[None, :])
-    points += [m[0][None, :] for m in path.local_maxima]
-    draws = None
-    if c.nuts is not None:
-        draws_by_name = aligned_draws(sc, c, c.nuts)
-        flat = [flatten({n: v[i] for n, v in draws_by_name.items()}, sc.components)
-                for i in range(len(next(iter(draws_by_name.values()))))]
-        draws = np.array([[row[n] for n in path.names] for row in flat])
-        # The bulk of the posterior, not its most extreme draws, sets the frame.
-        points.append(np.quantile(draws, [0.005, 0.995], axis=0))
-    every = np.vstack(points)
-    low, high = every.min(axis=0), every.max(axis=0)
-    pad = 0.12 * np.maximum(high - low, 1e-3 * np.maximum(np.abs(high), 1.0))
-    xs = np.linspace(low[0] - pad[0], high[0] + pad[0], settings.grid)
-    ys = np.linspace(low[1] - pad[1], high[1] + pad[1], settings.grid)
-
-    def loglik(x: float, y: float) -> float:
-        # Outside the support (a bias beyond [0, 1]) the EM twin's formulas give NaN or
-        # raise; such cells are left blank.
-        try:
-            with np.errstate(all="ignore"):
-                value = float(sc.log_likelihood(c.data, unflatten([x, y])))
-        except (ValueError, FloatingPointError):
-            return np.nan
-        return value if np.isfinite(value) else np.nan
-
-    grid = np.array([[loglik(x, y) for x in xs] for y in ys])
-    # Trim rows and columns that are blank throughout (the frame reached past the support).
-    keep_rows, keep_cols = np.isfinite(grid).any(axis=1), np.isfinite(grid).any(axis=0)
-    xs, ys, grid = xs[keep_cols], ys[keep_rows], grid[np.ix_(keep_rows, keep_cols)]
-
-    ridge = ridge_ll = None
-    if not c.curvature.identifiable:
-        direction = flatten(c.curvature.flat_directions[0], sc.components)
-        d = np.array([direction[n] for n in path.names])
-        em_point = path.values[-1]
-        # The segment of the line em_point + t·d that stays inside the frame.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bounds = np.sort(np.stack([(np.array([xs[0], ys[0]]) - em_point) / d,
-                                       (np.array([xs[-1], ys[-1]]) - em_point) / d]), axis=0)
-        t_low, t_high = np.nanmax(bounds[0][np.isfinite(bounds[0])]), np.nanmin(bounds[1][np.isfinite(bounds[1])])
-        ts = np.linspace(t_low, t_high, 61)
-        ridge = em_point[None, :] + ts[:, None] * d[None, :]
-        ridge_ll = np.array([loglik(x, y) for x, y in ridge])
-        inside = np.isfinite(ridge_ll)
-        ridge, ridge_ll = ridge[inside], ridge_ll[inside]
-    return Contour((path.names[0], path.names[1]), xs, ys, grid, draws, ridge, ridge_ll)
-
-
-def _labels(sc: Scenario, c: Comparison, model: Any, order: np.ndarray | None) -> Labels:
+def _labels(sc: Scenario, c: Comparison, model: Any) -> Labels:
     label_fn = sc.label_probabilities(model)
     free = fitting.free_names(model)
-    at_em = label_fn(sc.to_model(c.em_params))
+    at_em = label_fn(sc.to_model(c.em.params))
     em_resp = np.asarray(c.em.responsibilities)
-    if order is not None:
-        em_resp = em_resp[:, order]
     at_map = None
     if c.map is not None:
         # The MAP point exactly as PyMC found it, in the model's own variables.
         at_map = label_fn({n: c.map.idata.posterior[n].values[0, 0] for n in free})
     at_nuts = None
     if c.nuts is not None:
-        draws = _draws(c.nuts, free)
+        draws = pooled_draws(c.nuts, free)
         n_draws = len(next(iter(draws.values())))
         at_nuts = np.mean([label_fn({n: v[i] for n, v in draws.items()}) for i in range(n_draws)], axis=0)
     value = model.rvs_to_values[model.observed_RVs[0]]
@@ -509,11 +339,7 @@ def _growth(sc: Scenario, settings: ReportSettings, progress: bool) -> Growth:
             em_start = comp.canonical({name: trace[0] for name, trace in em.param_trace.items()})
             fit = fitting.fit_nuts(model, sc.to_model(em_start), seed=settings.seed,
                                    **{**sc.nuts_defaults, **settings.sweep_nuts})
-        draws = _draws(fit, list(em_params))
-        if comp.params:
-            means = {name: value.mean(axis=0) for name, value in draws.items()}
-            _, order = align(em_params, means, comp.params)
-            draws = {name: (v[:, order] if name in comp.params else v) for name, v in draws.items()}
+        draws = align_draws(em_params, pooled_draws(fit, list(em_params)), comp.params)
         n_draws = len(next(iter(draws.values())))
         mle = flatten(em_params, comp)
         per_draw = [flatten({name: v[j] for name, v in draws.items()}, comp) for j in range(n_draws)]
@@ -602,6 +428,23 @@ def _components(sc: Scenario, c: Comparison, settings: ReportSettings, progress:
 # --------------------------------------------------------------------------- the entry point
 
 
+def _contour_piece(sc: Scenario, c: Comparison, path: EMPath, settings: ReportSettings,
+                   timings: dict[str, float], omitted: dict[str, str]) -> Contour | None:
+    """The log-likelihood contour for a two-parameter scenario with a log_likelihood hook;
+    otherwise None, with the reason in ``omitted``."""
+    if len(path.names) != 2:
+        omitted["contour"] = (f"{len(path.names)} parameters ({', '.join(path.names)}): a contour needs exactly "
+                              "two, so the EM path is drawn as one trace per parameter instead.")
+        return None
+    if sc.log_likelihood is None:
+        omitted["contour"] = "the scenario gives no log_likelihood hook, so the log-likelihood surface is not drawn."
+        return None
+    t = time.perf_counter()
+    contour = contour_of(sc, c, path, settings.grid)
+    timings["contour"] = time.perf_counter() - t
+    return contour
+
+
 def scenario_report(
     scenario: str | Scenario,
     settings: ReportSettings | None = None,
@@ -638,20 +481,9 @@ def scenario_report(
                 model_options=dict(settings.model_options), progress=progress)
     timings["comparison"] = time.perf_counter() - t
     model = shared_model(sc.build_model, c.data, settings.model_options)
-    order = _raw_to_twin_order(sc, c)
-    path = _path(sc, c, order)
+    path = em_path(sc, c)
 
-    contour = None
-    if len(path.names) != 2:
-        omitted["contour"] = (f"{len(path.names)} parameters ({', '.join(path.names)}): a contour needs exactly "
-                              "two, so the EM path is drawn as one trace per parameter instead.")
-    elif sc.log_likelihood is None:
-        omitted["contour"] = "the scenario gives no log_likelihood hook, so the log-likelihood surface is not drawn."
-    else:
-        t = time.perf_counter()
-        contour = _contour(sc, c, path, settings)
-        timings["contour"] = time.perf_counter() - t
-
+    contour = _contour_piece(sc, c, path, settings, timings, omitted)
     labels = None
     if sc.label_probabilities is None:
         omitted["labels"] = ("the scenario gives no label_probabilities hook"
@@ -660,7 +492,7 @@ def scenario_report(
     else:
         t = time.perf_counter()
         _say(progress, sc.name, "label posteriors from the PyMC graph ...")
-        labels = _labels(sc, c, model, order)
+        labels = _labels(sc, c, model)
         timings["labels"] = time.perf_counter() - t
 
     growth = None

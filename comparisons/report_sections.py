@@ -11,13 +11,13 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import figures
-from .harness import flatten
+from . import figures, stepper, teaching
+from .scenario import flatten
 from .report_parts import ScenarioReport, aligned_draws, component_labels
 from .scenario import Check
 
@@ -56,6 +56,8 @@ class Section:
     checks: list[Check]
     tables: dict[str, Table]
     texts: dict[str, str]
+    notes: dict[str, tuple[str, str]] = field(default_factory=dict)  # table-only pieces: (heading, caption)
+    page: Any = None  # stepper.StepPage: the scenario's step-through page
 
     @property
     def ok(self) -> bool:
@@ -161,7 +163,7 @@ def _posterior(r: ScenarioReport) -> tuple[str, Any] | None:
     gap = next((k for k in c.checks if k.name == "ADVI vs NUTS means"), None)
     if gap is not None:
         caption += f" ADVI's approximation error: {gap.detail}."
-    return caption, figures.posterior_figure(fits, c.em_params, component_labels(sc, c.em_params),
+    return caption, figures.posterior_figure(fits, c.em.params, component_labels(sc, c.em.params),
                                              f"{sc.name}: posterior (NUTS, ADVI) and the MLE")
 
 
@@ -311,6 +313,14 @@ def section(r: ScenarioReport, *, progress: bool = False, slug: str | None = Non
     def add(key: str, heading: str, caption: str, fig: Any) -> None:
         figs[key] = FigureFile(f"{slug}-{key}", heading, caption, figures.png(fig))
 
+    notes: dict[str, tuple[str, str]] = {}
+    for piece in teaching.pieces(r):  # the pictures a teacher draws first (teaching.py)
+        if piece.figure is not None:
+            add(piece.key, piece.heading, piece.caption, piece.figure)
+        else:
+            notes[piece.key] = (piece.heading, piece.caption)
+        if piece.table is not None:
+            tables[piece.key] = piece.table
     add("em-path", "The EM path", *_em_path(r))
     add("loglik", "Why EM converges", *_loglik(r))
     posterior = _posterior(r)
@@ -330,4 +340,7 @@ def section(r: ScenarioReport, *, progress: bool = False, slug: str | None = Non
         add("components", "How many components", caption, fig)
     if not r.comparison.identifiable:
         texts["ridge"] = _ridge(r)
-    return Section(r, figs, checks, tables, texts)
+    if progress:
+        print(f"[{name}] writing the step-through page ...", file=sys.stderr, flush=True)
+    page = stepper.step_page(r, f"steps/{slug}.html", shared_js=True)
+    return Section(r, figs, checks, tables, texts, notes, page)

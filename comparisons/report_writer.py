@@ -8,6 +8,8 @@
     report.md      the same text and tables, figures linked from figures/
     results.json   every number in the tables, with the versions, seed and settings
     figures/       the figures as PNG files
+    steps/         one interactive page per scenario (:mod:`.stepper`): a slider over EM's
+                   iterations; BokehJS beside them, once, so they open from disk
 
 Writing is safe: everything is built in a hidden sibling folder, checked with
 :func:`check_report`, and only then renamed into place, so an interrupted run leaves the
@@ -22,6 +24,7 @@ import datetime
 import html
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -35,7 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from .report import _jsonable, comparison_to_dict, format_comparison, versions
+from . import stepper
+from .report import (
+    _jsonable, check_mark, comparison_cells, comparison_to_dict, format_comparison, summary_lines, versions,
+)
 from .report_parts import ReportSettings, ScenarioReport, scenario_report
 from .report_sections import Section, convergence_rate, file_slug, section
 from .registry import get_scenario
@@ -78,11 +84,13 @@ def _section_json(sec: Section) -> dict[str, Any]:
             "local_maxima": [{"params": p, "log_likelihood": ll, "n_starts": n} for p, ll, n in path.local_maxima],
             "convergence_rate": convergence_rate(path.loglik),
         },
+        "page": None if sec.page is None else sec.page.file,
         "report_checks": [dataclasses.asdict(c) for c in sec.checks],
         "figures": [{"file": f"figures/{f.slug}.png", "heading": f.heading, "caption": f.caption}
                     for f in sec.figures.values()],
         "omitted": r.omitted,
         "tables": {key: {"columns": cols, "rows": rows} for key, (cols, rows) in sec.tables.items()},
+        "notes": {key: {"heading": heading, "caption": caption} for key, (heading, caption) in sec.notes.items()},
         "texts": sec.texts,
     }
     del out["comparison"]["versions"]  # once, at the top of the file
@@ -125,6 +133,10 @@ th:first-child, td:first-child { text-align: left; }
 .verdict { font-weight: 700; font-size: 1.1rem; } .agree, .non-identifiable { color: #1a7f37; }
 .disagree { color: #cf222e; } .omitted { color: #666; font-style: italic; }
 .meta { color: #555; font-size: 15px; } .broken { background: #cf222e; color: white; padding: .5rem 1rem; }
+table.checks { display: table; width: 100%; } table.checks td, table.checks th { white-space: normal; text-align: left; }
+table.checks td:first-child { font-weight: 700; white-space: nowrap; } tr.FAIL td:first-child { color: #cf222e; }
+tr.warn td:first-child { color: #9a6700; } tr.ok td:first-child { color: #1a7f37; } tr.info td:first-child { color: #666; }
+pre.wrap { white-space: pre-wrap; }
 """
 
 # Run by the browser only: tells a reader (and a headless check) if any figure failed to decode.
@@ -134,6 +146,8 @@ window.addEventListener("load", function () {
   imgs.forEach(function (img) { if (img.complete && img.naturalWidth > 0) { ok += 1; } });
   document.body.setAttribute("data-images-total", imgs.length);
   document.body.setAttribute("data-images-loaded", ok);
+  // Nothing runs off the right edge: the page is no wider than the window.
+  document.body.setAttribute("data-overflow", document.documentElement.scrollWidth > window.innerWidth);
   if (ok < imgs.length) {
     var p = document.createElement("p"); p.className = "broken";
     p.textContent = (imgs.length - ok) + " of " + imgs.length + " figures failed to load.";
@@ -149,6 +163,30 @@ def _html_table(cols: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _checks_html(checks: Sequence[Check]) -> str:
+    """One row per check: mark, name, detail; the detail wraps (a check line can be long)."""
+    rows = "".join(f"<tr class='{check_mark(k)}'><td>{check_mark(k)}</td><td>{html.escape(k.name)}</td>"
+                   f"<td>{html.escape(k.detail)}</td></tr>" for k in checks)
+    return f"<table class='checks'><thead><tr><th></th><th>check</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _comparison_html(c: Any) -> str:
+    """``emtwin compare``'s table as an HTML table, its summary lines, the checks and the verdict."""
+    header, lines, marks = comparison_cells(c)
+    failing = any(marks)
+    cols = header + (["fails"] if failing else [])
+    rows = [line + ([mark] if failing else []) for line, mark in zip(lines, marks)]
+    out = [f"<p class='meta'>{html.escape(c.scenario)}: EM vs PyMC ({html.escape(', '.join(c.methods) or 'EM only')}), "
+           f"seed {c.settings['seed']}</p>", _html_table(cols, rows)]
+    out.append("<p>" + "<br>".join(html.escape(line) for line in summary_lines(c)) + "</p>")
+    out.append(_checks_html(c.checks))
+    verdict = c.verdict.upper()
+    if c.warnings:
+        verdict += f" (with {len(c.warnings)} warning{'s' if len(c.warnings) > 1 else ''})"
+    out.append(f"<p class='verdict {c.verdict}'>verdict: {html.escape(verdict)}</p>")
+    return "".join(out)
+
+
 def _md_table(cols: list[str], rows: list[list[str]]) -> str:
     esc = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
     lines = ["| " + " | ".join(map(esc, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -156,7 +194,11 @@ def _md_table(cols: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+# The pictures a teacher draws first (teaching.py), at most one of them per scenario.
+TEACHING_KEYS = ("by-hand", "model-on-data")
 PIECES = [  # (key of the figure, key in omitted, heading when omitted)
+    ("by-hand", None, "EM by hand, iteration by iteration"),
+    ("model-on-data", None, "The model on the data"),
     ("em-path", None, "The EM path"),
     ("loglik", None, "Why EM converges"),
     ("posterior", None, "Posterior against MLE"),
@@ -206,53 +248,94 @@ def _render(sections: list[Section], header: dict[str, Any]) -> tuple[str, str]:
                               for r in rows) + "</ul>")
     m.append(_md_table(["scenario", "title", "verdict"], rows) + "\n")
 
-    for s in sections:
-        r, c = s.report, s.report.comparison
-        name = r.scenario.name
-        h.append(f"<section id='{html.escape(name)}'><h2>{html.escape(name)}: {html.escape(r.scenario.title)}</h2>")
-        h.append(f"<p class='meta'>{html.escape(r.scenario.source)}</p>")
-        h.append(f"<p class='verdict {c.verdict}'>verdict: {c.verdict.upper()}</p>")
-        m.append(f"## {name}: {r.scenario.title}\n\n{r.scenario.source}\n\n**verdict: {c.verdict.upper()}**\n")
-        h.append("<h3>The twins' estimates and verdicts</h3>")
-        h.append(f"<pre>{html.escape(format_comparison(c))}</pre>")
-        m.append(f"### The twins' estimates and verdicts\n\n```\n{format_comparison(c)}\n```\n")
-        if s.checks:
-            lines = "\n".join(_check_line(k) for k in s.checks)
-            h.append(f"<p>Checks the report adds:</p><pre>{html.escape(lines)}</pre>")
-            m.append(f"Checks the report adds:\n\n```\n{lines}\n```\n")
-        h.append(f"<h3>The PyMC twin, printed from the model</h3><pre>{html.escape(r.model_text)}</pre>")
-        m.append(f"### The PyMC twin, printed from the model\n\n```\n{r.model_text}\n```\n")
-        for key, omitted_key, heading in PIECES:
-            fig = s.figures.get(key)
-            if fig is None:
-                reason = r.omitted.get(omitted_key or key, "not computed.")
-                h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
-                m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
-                continue
-            data = base64.b64encode(fig.png).decode("ascii")
-            h.append(f"<h3>{html.escape(fig.heading)}</h3><figure><img alt='{html.escape(fig.heading)}' "
-                     f"src='data:image/png;base64,{data}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
-            m.append(f"### {fig.heading}\n\n![{fig.heading}](figures/{fig.slug}.png)\n\n{fig.caption}\n")
-            if key in s.tables:
-                cols, rows_ = s.tables[key]
-                h.append(_html_table(cols, rows_))
-                m.append(_md_table(cols, rows_) + "\n")
-            noted = _sweep_warnings(r, key)
-            if noted:
-                h.append("<p class='meta'>Warnings raised by these fits:</p><pre>"
-                         + html.escape("\n".join(noted)) + "</pre>")
-                m.append("Warnings raised by these fits:\n\n```\n" + "\n".join(noted) + "\n```\n")
-        h.append("<h3>The ridge</h3>")
-        m.append("### The ridge\n")
-        if "ridge" in s.texts:
-            h.append(f"<p>{html.escape(s.texts['ridge'])}</p>")
-            m.append(s.texts["ridge"] + "\n")
-        else:
-            h.append(f"<p class='omitted'>Not shown: {html.escape(r.omitted.get('ridge', ''))}</p>")
-            m.append(f"*Not shown: {r.omitted.get('ridge', '')}*\n")
-        h.append("</section>")
+    for sec in sections:
+        _render_section(sec, h, m)
     h.append("</body></html>")
     return "\n".join(h), "\n".join(m)
+
+
+def _render_section(s: Section, h: list[str], m: list[str]) -> None:
+    """One scenario's section, appended to the page ``h`` and the Markdown ``m``."""
+    r, c = s.report, s.report.comparison
+    name = r.scenario.name
+    h.append(f"<section id='{html.escape(name)}'><h2>{html.escape(name)}: {html.escape(r.scenario.title)}</h2>")
+    h.append(f"<p class='meta'>{html.escape(r.scenario.source)}</p>")
+    h.append(f"<p class='verdict {c.verdict}'>verdict: {c.verdict.upper()}</p>")
+    m.append(f"## {name}: {r.scenario.title}\n\n{r.scenario.source}\n\n**verdict: {c.verdict.upper()}**\n")
+    if s.page is not None:
+        h.append(f"<p class='steps'><a href='{html.escape(s.page.file)}'>Step through EM on {html.escape(name)}</a>: "
+                 "an interactive page (a slider over EM's iterations, PyMC's MAP and NUTS as overlays).</p>")
+        m.append(f"[Step through EM on {name}]({s.page.file}): an interactive page.\n")
+    h.append("<h3>The twins' estimates and verdicts</h3>")
+    h.append(_comparison_html(c))
+    m.append(f"### The twins' estimates and verdicts\n\n```\n{format_comparison(c)}\n```\n")
+    if s.checks:
+        lines = "\n".join(_check_line(k) for k in s.checks)
+        h.append(f"<p>Checks the report adds:</p>{_checks_html(s.checks)}")
+        m.append(f"Checks the report adds:\n\n```\n{lines}\n```\n")
+    h.append(f"<h3>The PyMC twin, printed from the model</h3><pre>{html.escape(r.model_text)}</pre>")
+    m.append(f"### The PyMC twin, printed from the model\n\n```\n{r.model_text}\n```\n")
+    teaching_shown = False
+    for key, omitted_key, heading in PIECES:
+        if key in TEACHING_KEYS:
+            teaching_shown = _render_teaching(s, key, heading, teaching_shown, h, m)
+        else:
+            _render_piece(s, key, omitted_key, heading, h, m)
+    h.append("<h3>The ridge</h3>")
+    m.append("### The ridge\n")
+    if "ridge" in s.texts:
+        h.append(f"<p>{html.escape(s.texts['ridge'])}</p>")
+        m.append(s.texts["ridge"] + "\n")
+    else:
+        h.append(f"<p class='omitted'>Not shown: {html.escape(r.omitted.get('ridge', ''))}</p>")
+        m.append(f"*Not shown: {r.omitted.get('ridge', '')}*\n")
+    h.append("</section>")
+
+
+def _render_teaching(s: Section, key: str, heading: str, shown: bool, h: list[str], m: list[str]) -> bool:
+    """A teaching piece (comparisons/teaching.py): its figure, or its table alone (the coin
+    tables); one piece per kind of data, so "not shown" is said once, after the last.
+    Returns whether a teaching piece has been shown in this section so far."""
+    if key in s.figures:
+        _render_piece(s, key, None, heading, h, m)
+        return True
+    if key in s.notes:
+        note_heading, caption = s.notes[key]
+        cols, rows_ = s.tables[key]
+        h.append(f"<h3>{html.escape(note_heading)}</h3><p>{html.escape(caption)}</p>{_html_table(cols, rows_)}")
+        m.append(f"### {note_heading}\n\n{caption}\n\n{_md_table(cols, rows_)}\n")
+        return True
+    if key == TEACHING_KEYS[-1] and not shown:
+        c = s.report.comparison
+        reason = (f"the teaching pictures (comparisons/teaching.py) have none for this scenario's data "
+                  f"({type(c.data).__name__} with parameters {', '.join(c.em.params)}).")
+        h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
+        m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
+    return shown
+
+
+def _render_piece(s: Section, key: str, omitted_key: str | None, heading: str, h: list[str], m: list[str]) -> None:
+    """One figure of a section with its table and warnings, or the sentence saying why not."""
+    r = s.report
+    fig = s.figures.get(key)
+    if fig is None:
+        reason = r.omitted.get(omitted_key or key, "not computed.")
+        h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
+        m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
+        return
+    data = base64.b64encode(fig.png).decode("ascii")
+    h.append(f"<h3>{html.escape(fig.heading)}</h3><figure><img alt='{html.escape(fig.heading)}' "
+             f"src='data:image/png;base64,{data}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
+    m.append(f"### {fig.heading}\n\n![{fig.heading}](figures/{fig.slug}.png)\n\n{fig.caption}\n")
+    if key in s.tables:
+        cols, rows_ = s.tables[key]
+        h.append(_html_table(cols, rows_))
+        m.append(_md_table(cols, rows_) + "\n")
+    noted = _sweep_warnings(r, key)
+    if noted:
+        h.append("<p class='meta'>Warnings raised by these fits:</p><pre class='wrap'>"
+                 + html.escape("\n".join(noted)) + "</pre>")
+        m.append("Warnings raised by these fits:\n\n```\n" + "\n".join(noted) + "\n```\n")
 
 
 # --------------------------------------------------------------------------- checking a folder
@@ -280,7 +363,9 @@ def check_report(folder: str | os.PathLike) -> list[str]:
     Checks that ``index.html``, ``report.md`` and ``results.json`` exist, that every
     ``<img>`` of the page is an embedded PNG (or an existing PNG file beside it) that
     decodes to a PNG signature, that there are as many as ``results.json`` lists figures,
-    that nothing is fetched from the network, and that every figure ``report.md`` links exists.
+    that nothing is fetched from the network, that every figure ``report.md`` links exists, and
+    that each scenario's step-through page (``steps/*.html``) exists, is linked from the
+    page and loads its JavaScript from the folder only.
     """
     folder = Path(folder)
     problems = []
@@ -318,12 +403,41 @@ def check_report(folder: str | os.PathLike) -> list[str]:
     if len(parser.sources) != len(listed):
         problems.append(f"index.html has {len(parser.sources)} images but results.json lists {len(listed)} figures")
     problems += [f"index.html fetches from the network: {e}" for e in parser.external]
+    problems += _check_pages(folder, results)
     markdown = (folder / "report.md").read_text(encoding="utf-8")
     for file in listed:
         if not (folder / file).is_file():
             problems.append(f"{file} (listed in results.json) is missing")
         elif f"]({file})" not in markdown:
             problems.append(f"report.md does not show {file}")
+    return problems
+
+
+def _check_pages(folder: Path, results: dict[str, Any]) -> list[str]:
+    """Each scenario's step-through page: listed, present, linked from index.html, a Bokeh
+    document whose scripts are inline or files in the folder, nothing fetched from the network."""
+    problems = []
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    for name, scenario in results.get("scenarios", {}).items():
+        file = scenario.get("page")
+        if file is None:
+            continue
+        target = folder / file
+        if not target.is_file():
+            problems.append(f"{file} (the step-through page of {name}) is missing")
+            continue
+        if f"href='{html.escape(file)}'" not in index:
+            problems.append(f"index.html does not link {file}")
+        page = target.read_text(encoding="utf-8")
+        parser = _Images()
+        parser.feed(page)
+        problems += [f"{file} fetches from the network: {e}" for e in parser.external]
+        if "Bokeh.embed" not in page:
+            problems.append(f"{file} does not hold a Bokeh document")
+        for src in re.findall(r"<script[^>]* src=[\"']([^\"']+)", page):
+            script = target.parent / src
+            if src.startswith(("http:", "https:", "//")) or not script.is_file() or script.stat().st_size < 1000:
+                problems.append(f"{file} loads {src}, which is not a script in the report folder")
     return problems
 
 
@@ -421,57 +535,87 @@ def write_report(
     """
     t0 = time.perf_counter()
     settings = ReportSettings() if settings is None else settings
-    if isinstance(scenarios, (str, Scenario)):
-        scenarios = [scenarios]
-    if not scenarios:
-        raise ValueError("scenarios is empty; give at least one scenario name (see `emtwin list`).")
-    # Names are checked before any work: a typo in the last of five should not cost four fits.
-    scenarios = [get_scenario(s) if isinstance(s, str) else s for s in scenarios]
-    bad = [type(s).__name__ for s in scenarios if not isinstance(s, Scenario)]
-    if bad:
-        raise ValueError(f"scenarios must be names (see `emtwin list`) or Scenario objects; got {', '.join(bad)}.")
+    scenarios = _checked_scenarios(scenarios)
     out = Path(out)
     _prepare(out)
     names = [s.name for s in scenarios]
     command = command or f"emtwin report {' '.join(names)} --out {out} --seed {settings.seed}"
+    sections = _sections(scenarios, settings, progress)
+    header = _header(settings, command)
+    results = _results(sections, header)
+    page, markdown = _render(sections, header)
+    _write_folder(out, sections, results, page, markdown)
+    seconds = time.perf_counter() - t0
+    if progress:
+        n_figs = sum(len(s.figures) for s in sections)
+        print(f"[report] wrote {out}/ (index.html, report.md, results.json, {n_figs} figures) in {seconds:.0f} s",
+              file=sys.stderr, flush=True)
+    return Report(out, sections, results, seconds)
 
+
+def _checked_scenarios(scenarios: Any) -> list[Scenario]:
+    """Names are checked before any work: a typo in the last of five should not cost four fits."""
+    if isinstance(scenarios, (str, Scenario)):
+        scenarios = [scenarios]
+    if not scenarios:
+        raise ValueError("scenarios is empty; give at least one scenario name (see `emtwin list`).")
+    scenarios = [get_scenario(s) if isinstance(s, str) else s for s in scenarios]
+    bad = [type(s).__name__ for s in scenarios if not isinstance(s, Scenario)]
+    if bad:
+        raise ValueError(f"scenarios must be names (see `emtwin list`) or Scenario objects; got {', '.join(bad)}.")
+    return scenarios
+
+
+def _sections(scenarios: list[Scenario], settings: ReportSettings, progress: bool) -> list[Section]:
+    """Each scenario's comparison, report pieces and figures; figure files named by a safe
+    slug of the scenario's name, unique in the report."""
     slugs: list[str] = []
-    for name in names:
-        slugs.append(file_slug(name, taken=slugs))
+    for target in scenarios:
+        slugs.append(file_slug(target.name, taken=slugs))
     sections = []
     for i, target in enumerate(scenarios):
         if progress:
-            print(f"[report] scenario {i + 1}/{len(scenarios)}: {names[i]}", file=sys.stderr, flush=True)
+            print(f"[report] scenario {i + 1}/{len(scenarios)}: {target.name}", file=sys.stderr, flush=True)
         with warnings.catch_warnings():
             # Report figures are drawn many at a time; the limit is for interactive sessions.
             warnings.filterwarnings("ignore", message="More than 20 figures", category=RuntimeWarning)
             sections.append(section(scenario_report(target, settings, progress=progress), progress=progress,
                                     slug=slugs[i]))
+    return sections
 
+
+def _header(settings: ReportSettings, command: str) -> dict[str, Any]:
+    """What the page and results.json say about the run: seed, settings, command, versions."""
     import matplotlib
     import arviz_plots
 
-    header = {
+    return {
         "seed": settings.seed,
         "settings": _jsonable(settings.to_dict()),
         "command": command,
         "versions": versions() | {"matplotlib": matplotlib.__version__, "arviz_plots": arviz_plots.__version__},
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    results = _jsonable({
+
+
+def _results(sections: list[Section], header: dict[str, Any]) -> dict[str, Any]:
+    """results.json's content."""
+    return _jsonable({
         "format": FORMAT,
         "ok": all(s.ok for s in sections),
         "seed": header["seed"],
         "settings": header["settings"],
-        "command": command,
+        "command": header["command"],
         "versions": header["versions"],
         "scenarios": {s.report.scenario.name: _section_json(s) for s in sections},
         # Everything that differs between two runs with the same seed lives here.
         "run": {"created": header["created"],
                 "timings_seconds": {s.report.scenario.name: s.report.timings for s in sections}},
     })
-    page, markdown = _render(sections, header)
 
+
+def _write_folder(out: Path, sections: list[Section], results: dict[str, Any], page: str, markdown: str) -> None:
+    """Write the folder beside ``out``, check it, and only then rename it into place."""
     # A hidden sibling on the same file system, so the final rename is atomic; made with
     # mkdir (not mkdtemp, whose 0700 mode would outlive the rename) under a unique name.
     build = out.parent / f".{out.name}.building-{uuid.uuid4().hex[:12]}"
@@ -481,6 +625,14 @@ def write_report(
         for s in sections:
             for fig in s.figures.values():
                 _inside(build, build / "figures" / f"{fig.slug}.png").write_bytes(fig.png)
+            if s.page is not None:
+                target = _inside(build, build / s.page.file)
+                if not target.parent.is_dir():
+                    target.parent.mkdir()
+                    # BokehJS once for all pages (stepper.step_page(..., shared_js=True)).
+                    for name, code in stepper.shared_scripts().items():
+                        _inside(build, target.parent / name).write_bytes(code)
+                target.write_text(s.page.html, encoding="utf-8")
         (build / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
         (build / "report.md").write_text(markdown, encoding="utf-8")
         # Last, so a folder with an index.html is a finished one even before the rename.
@@ -492,9 +644,3 @@ def write_report(
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    seconds = time.perf_counter() - t0
-    if progress:
-        n_figs = sum(len(s.figures) for s in sections)
-        print(f"[report] wrote {out}/ (index.html, report.md, results.json, {n_figs} figures) in {seconds:.0f} s",
-              file=sys.stderr, flush=True)
-    return Report(out, sections, results, seconds)

@@ -8,10 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from emtwin.em_reference.components import order_components
+from emtwin.em_reference.components import component_order, permute_components
 from emtwin.em_reference.driver import EMResult, Params
 
-__all__ = ["NO_COMPONENTS", "Check", "ComponentSweep", "Components", "Scenario", "Simulator", "flat_beta_prior"]
+__all__ = [
+    "NO_COMPONENTS", "Check", "ComponentSweep", "Components", "Scenario", "Simulator", "flat_beta_prior", "flatten",
+    "row_name",
+]
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,12 @@ class Components:
     labels : tuple of str
         Component names, used in table rows (``theta_A``, ``p1``); empty: numbered 1..k.
     order_by : str
-        The 1-D parameter the PyMC twin keeps ordered (to remove label switching).
+        The parameter the PyMC twin keeps ordered (to remove label switching); for a
+        (k, d) parameter its first coordinate (``mu[:, 0]``).
     descending : bool
         Whether that order is descending.
+
+    The order itself is computed in one place, :mod:`emtwin.em_reference.components`.
     """
 
     params: tuple[str, ...] = ()
@@ -52,11 +58,18 @@ class Components:
     order_by: str | None = None
     descending: bool = False
 
+    def order(self, params: Params) -> np.ndarray | None:
+        """The permutation putting ``params``' components in the PyMC twin's order (``None``
+        without an ordering)."""
+        if self.order_by is None:
+            return None
+        return component_order(params, self.order_by, descending=self.descending)
+
     def canonical(self, params: Params) -> Params:
         """``params`` in the PyMC twin's component order (unchanged without components)."""
-        if self.order_by is None:
-            return {name: np.asarray(value, dtype=float) for name, value in params.items()}
-        return order_components(params, self.params, self.order_by, descending=self.descending)
+        params = {name: np.asarray(value, dtype=float) for name, value in params.items()}
+        order = self.order(params)
+        return params if order is None else permute_components(params, order, self.params)
 
 
 NO_COMPONENTS = Components()
@@ -197,3 +210,32 @@ def flat_beta_prior(model_options: Mapping[str, Any]) -> bool:
     """``map_is_mle`` for the coin twins: only Beta(1, 1) (their default) is flat."""
     return tuple(np.asarray(model_options.get("prior", (1.0, 1.0)), dtype=float).tolist()) == (1.0, 1.0)
 
+
+def row_name(name: str, label: str) -> str:
+    """A component parameter's row name: p + "1" reads "p1" as on the slide, theta + "A"
+    reads "theta_A"."""
+    return f"{name}{label}" if label[:1].isdigit() else f"{name}_{label}"
+
+
+def flatten(params: Mapping[str, Any], components: Components) -> dict[str, float]:
+    """One float per scalar parameter, named as in the lecture (``theta_A``, ``p1``,
+    ``mu1[0]`` for entry 0 of component 1's mean vector)."""
+    out: dict[str, float] = {}
+    for name, value in params.items():
+        arr = np.asarray(value, dtype=float)
+        if name in components.params:
+            # No labels: number the components 1..k, so k can follow the data.
+            labels = components.labels or tuple(str(j + 1) for j in range(arr.shape[0]))
+            if len(labels) < arr.shape[0]:
+                raise ValueError(f"{name} has {arr.shape[0]} components but the scenario labels only "
+                                 f"{len(labels)}: {', '.join(labels)}.")
+            for label, sub in zip(labels, arr):
+                base = row_name(name, label)
+                for index in np.ndindex(sub.shape):
+                    suffix = f"[{','.join(map(str, index))}]" if index else ""
+                    out[base + suffix] = float(sub[index])
+        else:
+            for index in np.ndindex(arr.shape):
+                suffix = f"[{','.join(map(str, index))}]" if index else ""
+                out[name + suffix] = float(arr[index])
+    return out

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, logsumexp, xlog1py, xlogy
 
-from .checks import float_array, seed_value, whole_number
+from .checks import check, float_array
 from .components import order_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
@@ -348,7 +348,7 @@ def fit(
     start: Sequence[float] = (0.6, 0.5),
     *,
     n_starts: int = 1,
-    seed: int | None = 0,
+    seed: int = 0,
     tol: float = 1e-10,
     max_iter: int = 10_000,
 ) -> EMResult:
@@ -365,8 +365,7 @@ def fit(
             "sets must be a TossSets, e.g. TossSets.from_strings(['HTTH', 'HHHT']) or "
             f"TossSets.from_counts(heads, tosses); got {type(sets).__name__}."
         )
-    n_starts = whole_number(n_starts, "n_starts", 1)
-    seed = seed_value(seed)
+    n_starts, seed = check("n_starts", n_starts), check("seed", seed)
     theta0 = check_biases(start, names=("theta_A", "theta_B"), argument="start")
     starts = [{"theta": theta0}]
     if n_starts > 1:

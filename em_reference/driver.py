@@ -16,21 +16,21 @@ single pass over the data, which returns what the three functions would::
     new_params, ll = step(data, params)    # m_step(data, e_step(data, params)),
                                            # log_likelihood(data, params)
 
-The loop then calls ``step`` once per iteration instead of the E-step, M-step and
-log-likelihood separately (the latter would sweep the data a second time for a number the
-E-step has in hand); ``e_step`` and ``log_likelihood`` still give the final row.
+The loop calls ``step`` once per iteration; without a fused one it is the three functions
+composed, ``(m_step(data, e_step(data, params)), log_likelihood(data, params))``, so there is
+one loop either way. ``e_step`` and ``log_likelihood`` also give the final row.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+
+from .checks import check
 
 __all__ = [
     "EMConvergenceWarning",
@@ -159,6 +159,16 @@ def _max_abs_change(old: Params, new: Params) -> float:
     return max(float(np.max(np.abs(new[name] - old[name]))) for name in old)
 
 
+def _default_step(e_step: EStep, m_step: MStep, log_likelihood: LogLikelihood) -> Step:
+    """One EM iteration from the three slide functions: the M-step of the E-step, with the
+    log-likelihood at the parameters it started from."""
+
+    def step(data: Any, params: Params) -> tuple[Mapping[str, Any], float]:
+        return m_step(data, e_step(data, params)), log_likelihood(data, params)
+
+    return step
+
+
 def run_em(
     data: Any,
     initial: Mapping[str, Any],
@@ -190,51 +200,36 @@ def run_em(
     step : callable, optional
         ``step(data, params) -> (new_params, ll)``: one iteration computed in one go, equal
         to ``(m_step(data, e_step(data, params)), log_likelihood(data, params))`` (module
-        docstring). When given, the loop calls it instead of the three functions, and
+        docstring). Default: exactly that, from the three functions. With a fused step,
         ``e_step`` and ``log_likelihood`` are called once, at the final parameters.
 
     Returns
     -------
     EMResult
     """
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive finite number; got {tol!r}.")
-    if (
-        isinstance(max_iter, bool)
-        or not isinstance(max_iter, numbers.Real)
-        or not math.isfinite(max_iter)
-        or int(max_iter) != max_iter
-        or max_iter < 1
-    ):
-        raise ValueError(f"max_iter must be a positive whole number; got {max_iter!r}.")
+    tol, max_iter = check("tol", tol), check("max_iter", max_iter)
+    if step is None:
+        step = _default_step(e_step, m_step, log_likelihood)
 
     params = _as_params(initial)
     trace = {name: [value] for name, value in params.items()}
-    # loglik[t] is at the parameters after t M-steps; a fused step reports it for the
-    # parameters it started from, so with `step` it is appended before the M-step's result.
-    loglik = [] if step is not None else [float(log_likelihood(data, params))]
+    # loglik[t] is at the parameters after t M-steps: each step reports it for the
+    # parameters it started from, and the last one is computed after the loop.
+    loglik: list[float] = []
     converged = False
     change = np.inf
     n_iter = 0
-    while n_iter < max_iter:
-        if step is None:
-            new_params = _as_params(m_step(data, e_step(data, params)))
-        else:
-            fused_params, ll = step(data, params)
-            new_params = _as_params(fused_params)
-            loglik.append(float(ll))
+    while n_iter < max_iter and not converged:
+        new_params, ll = step(data, params)
+        new_params = _as_params(new_params)
+        loglik.append(float(ll))
         change = _max_abs_change(params, new_params)
         params = new_params
         n_iter += 1
         for name, value in params.items():
             trace[name].append(value)
-        if step is None:
-            loglik.append(float(log_likelihood(data, params)))
-        if change < tol:
-            converged = True
-            break
-    if step is not None:
-        loglik.append(float(log_likelihood(data, params)))
+        converged = change < tol
+    loglik.append(float(log_likelihood(data, params)))
     if not converged:
         warnings.warn(EMConvergenceWarning(change, tol, n_iter), stacklevel=2)
 

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
-from .checks import float_array, seed_value
+from .checks import Real, Whole, check, float_array
 from .components import order_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
@@ -46,22 +46,8 @@ DEFAULT_SIGMA = 1.0
 DEFAULT_N = 200
 
 
-def _is_whole(value: object) -> bool:
-    try:
-        return int(value) == value  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def _check_sigma(sigma: object) -> None:
-    ok = (
-        isinstance(sigma, (int, float, np.integer, np.floating))
-        and not isinstance(sigma, bool)
-        and np.isfinite(sigma)
-        and sigma > 0
-    )
-    if not ok:
-        raise ValueError(f"sigma must be a positive finite number (the known component SD); got {sigma!r}.")
+def _check_sigma(sigma: object) -> float:
+    return check("sigma", sigma, Real(0.0), "the known component SD")
 
 
 def _as_points(z: object) -> np.ndarray:
@@ -111,8 +97,7 @@ class MixtureData:
                 f"({bad.size} non-finite value{'s' if bad.size > 1 else ''} in all)."
             )
         _check_sigma(self.sigma)
-        if isinstance(self.k, bool) or not _is_whole(self.k) or self.k < 1:
-            raise ValueError(f"k must be a whole number >= 1 (the number of components); got {self.k!r}.")
+        check("k", self.k, meaning="the number of components")
         if self.k > z.size:
             raise ValueError(
                 f"k = {int(self.k)} components need at least {int(self.k)} data points; got N = {z.size}."
@@ -156,12 +141,10 @@ class MixtureData:
         ``true_means`` defaults to (−2, 2) for k = 2; for another k give them (or pass
         ``None`` for k means spaced 4σ apart, centred on 0).
         """
-        if isinstance(k, bool) or not _is_whole(k) or k < 1:
-            raise ValueError(f"k must be a whole number >= 1 (the number of components); got {k!r}.")
-        if isinstance(n, bool) or not _is_whole(n) or n < 1:
-            raise ValueError(f"n must be a whole number >= 1 (the number of data points); got {n!r}.")
+        k = check("k", k, meaning="the number of components")
+        n = check("n", n, Whole(1), "the number of data points")
         _check_sigma(sigma)
-        seed = seed_value(seed)
+        seed = check("seed", seed)
         if true_means is None:
             true_means = 4.0 * sigma * (np.arange(k) - (k - 1) / 2)
         means = float_array(true_means, "true_means", f"k = {int(k)} means")
@@ -270,7 +253,7 @@ def fit(
     *,
     sigma: float | None = None,
     n_starts: int = 1,
-    seed: int | None = 0,
+    seed: int = 0,
     tol: float = 1e-10,
     max_iter: int = 10_000,
 ) -> EMResult:
@@ -288,7 +271,7 @@ def fit(
         Total number of EM runs. The extra ``n_starts − 1`` starts are k distinct data
         points drawn without replacement by ``np.random.default_rng(seed)``; ``start`` is
         always the first.
-    seed : int or None
+    seed : int
         Seeds the extra starts.
     tol : float
         Stop when no mean moves by more than ``tol`` (data units) in one iteration.
@@ -301,9 +284,7 @@ def fit(
         The best run; ``local_maxima`` lists every distinct end point (means sorted
         ascending), highest log-likelihood first.
     """
-    if isinstance(n_starts, bool) or not _is_whole(n_starts) or n_starts < 1:
-        raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
-    seed = seed_value(seed)
+    n_starts, seed = check("n_starts", n_starts), check("seed", seed)
     k = None if start is None else int(float_array(start, "start", "one starting mean per component").size)
     data = _as_data(data, k, sigma)
     if start is None:

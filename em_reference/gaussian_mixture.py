@@ -82,8 +82,8 @@ from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
 from . import mixture_kernel
-from .checks import seed_value
-from .components import permute_components, warn_if_tied
+from .checks import check
+from .components import component_order, order_components, permute_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
 __all__ = [
@@ -163,13 +163,6 @@ class VarianceCollapseWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- the data
-
-
-def _is_whole(value: object) -> bool:
-    try:
-        return not isinstance(value, bool) and int(value) == value  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return False
 
 
 def _check_floor(var_floor: object, d: int) -> np.ndarray:
@@ -270,8 +263,7 @@ class MixtureData:
                 f"data has no spread{where}: every value is {cols[0, j]:g}. A Gaussian mixture needs "
                 "positive variance in every coordinate."
             )
-        if not _is_whole(self.k) or self.k < 1:
-            raise ValueError(f"k must be a whole number >= 1 (the number of components); got {self.k!r}.")
+        check("k", self.k, meaning="the number of components")
         n_distinct = _count_distinct(cols, int(self.k))
         if self.k > n_distinct:
             raise ValueError(
@@ -476,8 +468,8 @@ def _floored(cov: np.ndarray, floor: np.ndarray) -> np.ndarray:
     """Σ_j with each coordinate's variance given the earlier ones raised to ``floor`` where
     it is below, the regressions kept (the exact constrained M-step; module docstring)."""
     out = cov.copy()
-    for j, sigma in enumerate(cov):
-        t, v = _regression_form(sigma, floor)
+    for j, cov_j in enumerate(cov):
+        t, v = _regression_form(cov_j, floor)
         if np.any(v < floor):  # untouched otherwise: no rounding where the guard does not act
             rebuilt = (t * np.maximum(v, floor)) @ t.T
             out[j] = 0.5 * (rebuilt + rebuilt.T)
@@ -487,7 +479,7 @@ def _floored(cov: np.ndarray, floor: np.ndarray) -> np.ndarray:
 def conditional_variances(data: MixtureData, params: Mapping[str, Any]) -> np.ndarray:
     """The variances the floor bounds: shape (k, d), entry (j, c) the variance of
     coordinate c given coordinates 0..c−1 under component j (1-D: σ_j²), squared data units."""
-    return np.array([_regression_form(sigma, data.var_floor)[1] for sigma in _triple(data, params)[2]])
+    return np.array([_regression_form(cov_j, data.var_floor)[1] for cov_j in _triple(data, params)[2]])
 
 
 def m_step(data: MixtureData, resp: np.ndarray) -> Params:
@@ -599,15 +591,10 @@ def _kmeans_pp_start(data: MixtureData, rng: np.random.Generator) -> Params:
     return _start_with_means(data, distinct[chosen])
 
 
-def _order(data: MixtureData, params: Params) -> np.ndarray:
-    """Component order by the first coordinate of μ (stable): the canonical labelling."""
-    return np.argsort(np.asarray(params["mu"]).reshape(data.k, data.d)[:, 0], kind="stable")
-
-
 def _canonical_result(data: MixtureData, result: EMResult) -> EMResult:
     """``result`` with components relabelled in canonical order: parameters, their traces
     and the responsibilities' columns."""
-    order = _order(data, result.params)
+    order = component_order(result.params, "mu")
     names = list(data.param_names)
     return dataclasses.replace(
         result,
@@ -632,8 +619,8 @@ def _warn_if_collapsed(data: MixtureData, result: EMResult) -> None:
     # The M-step's sums at the answer, i.e. from the last E-step's responsibilities.
     moments = mixture_kernel.em_pass(*_kernel_arguments(data, result.params))
     n_j, scatter = moments.counts, moments.scatter
-    for j, sigma in enumerate(scatter):
-        v = _regression_form(sigma, data.var_floor)[1]
+    for j, scatter_j in enumerate(scatter):
+        v = _regression_form(scatter_j, data.var_floor)[1]
         for c in np.flatnonzero(v < data.var_floor):
             warnings.warn(
                 VarianceCollapseWarning(j, int(c), float(v[c]), float(data.var_floor[c]), float(n_j[j])),
@@ -654,7 +641,7 @@ def fit(
     k: int | None = None,
     var_floor: ArrayLike | None = None,
     n_starts: int = 1,
-    seed: int | None = 0,
+    seed: int = 0,
     tol: float = 1e-10,
     max_iter: int = 10_000,
 ) -> EMResult:
@@ -679,7 +666,7 @@ def fit(
     n_starts : int
         Total number of EM runs. The extra ``n_starts − 1`` starts are k-means++ draws from
         ``np.random.default_rng(seed)``; ``start`` (or the default start) is always first.
-    seed : int or None
+    seed : int
         Seeds the extra starts.
     tol : float
         Stop when no parameter changes by more than ``tol`` in one iteration, in its own
@@ -707,9 +694,7 @@ def fit(
 
         return mixture_dask.fit(data, start, k=k, var_floor=var_floor, n_starts=n_starts, seed=seed,
                                 tol=tol, max_iter=max_iter)
-    if not _is_whole(n_starts) or n_starts < 1:
-        raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
-    seed = seed_value(seed)
+    n_starts, seed = check("n_starts", n_starts), check("seed", seed)
     if isinstance(data, MixtureData):
         if k is not None and k != data.k:
             raise ValueError(f"k = {k!r} conflicts with data.k = {data.k}; give k only when data is a plain array.")
@@ -736,7 +721,7 @@ def fit(
     # The slide's steps, run by the fast kernel: one pass over the data per iteration.
     result = run_em_multistart(
         data, starts, fast_e_step, m_step, fast_log_likelihood,
-        canonical=lambda p: permute_components(p, _order(data, p), names),
+        canonical=lambda p: order_components(p, names, "mu"),
         tol=tol, max_iter=max_iter, step=fused_step,
     )
     result = _canonical_result(data, result)

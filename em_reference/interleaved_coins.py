@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import coins
-from .checks import seed_value, whole_number
+from .checks import check
 from .components import order_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
@@ -131,7 +131,7 @@ def fit(
     start: Sequence[float] = LECTURE_START,
     *,
     n_starts: int = 1,
-    seed: int | None = 0,
+    seed: int = 0,
     tol: float = 1e-10,
     max_iter: int = 10_000,
 ) -> EMResult:
@@ -149,8 +149,7 @@ def fit(
             "tosses must be a TossSets of single tosses, e.g. tosses_from_string('HTTH'); "
             f"got {type(tosses).__name__}."
         )
-    n_starts = whole_number(n_starts, "n_starts", 1)
-    seed = seed_value(seed)
+    n_starts, seed = check("n_starts", n_starts), check("seed", seed)
     p0 = coins.check_biases(start, names=("p1", "p2"), argument="start")
     starts = [{"p": p0}]
     if n_starts > 1:

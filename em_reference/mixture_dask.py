@@ -55,8 +55,8 @@ from numpy.typing import ArrayLike
 
 from . import gaussian_mixture as gm
 from . import mixture_kernel
-from .checks import positive_number, seed_value
-from .components import permute_components, warn_if_tied
+from .checks import Real, check
+from .components import component_order, order_components, permute_components, warn_if_tied
 from .driver import EMResult, Params, run_em_multistart
 
 try:  # An optional extra: the rest of em_reference never needs it.
@@ -250,13 +250,11 @@ def check_data(x: Any, k: int, var_floor: ArrayLike | None = None, *, timeout: f
         )
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise ValueError(f"data must hold real numbers; got dtype {x.dtype}.")
-    if not gm._is_whole(k) or k < 1:
-        raise ValueError(f"k must be a whole number >= 1 (the number of components); got {k!r}.")
-    k = int(k)
+    k = check("k", k, meaning="the number of components")
     d = 1 if x.ndim == 1 else int(x.shape[1])
     floor = None if var_floor is None else gm._check_floor(var_floor, d)
     if timeout is not None:
-        timeout = positive_number(timeout, "timeout", "seconds a pass may run")
+        timeout = check("timeout", timeout, Real(0.0), "seconds a pass may run")
 
     n = int(x.shape[0])
     stride = -(-n // START_SAMPLE)
@@ -449,9 +447,7 @@ def fit(
     ClusterLostError
         When the distributed cluster goes away during a pass.
     """
-    if not gm._is_whole(n_starts) or n_starts < 1:
-        raise ValueError(f"n_starts must be a whole number >= 1; got {n_starts!r}.")
-    seed = seed_value(seed)
+    n_starts, seed = check("n_starts", n_starts), check("seed", seed)
     if k is None:
         weights = start.get("weights") if isinstance(start, Mapping) else None
         if weights is None or np.ndim(weights) != 1:
@@ -471,10 +467,10 @@ def fit(
     names = list(data.param_names)
     result = run_em_multistart(
         data, starts, _responsibilities, _unused_m_step, _log_likelihood,
-        canonical=lambda p: permute_components(p, gm._order(data, p), names),
+        canonical=lambda p: order_components(p, names, "mu"),
         tol=tol, max_iter=max_iter, step=_fused_step,
     )
-    order = gm._order(data, result.params)
+    order = component_order(result.params, "mu")
     final = mixture_kernel.moments(pass_sums(data, result.params))  # cached: run_em's last pass
     params = permute_components(result.params, order, names)
     result = dataclasses.replace(

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, xlog1py, xlogy
 
-from .checks import seed_value, whole_number
+from .checks import Whole, check
 from .driver import EMResult, Params, run_em_multistart
 
 __all__ = [
@@ -66,12 +66,8 @@ class Tosses:
 
     def __post_init__(self) -> None:
         # Built directly (Tosses(h, N)) the counts get the checks from_counts makes.
-        n = _whole_number(self.tosses, "tosses")
-        if n < 1:
-            raise ValueError(f"tosses must be at least 1; got {n}.")
-        h = _whole_number(self.heads, "heads")
-        if not 0 <= h <= n:
-            raise ValueError(f"heads must lie between 0 and tosses ({n}); got {h}.")
+        n = check("tosses", self.tosses, Whole(1, floats=True))
+        h = check("heads", self.heads, Whole(0, n, floats=True))
         object.__setattr__(self, "heads", h)
         object.__setattr__(self, "tosses", n)
 
@@ -98,16 +94,6 @@ class Tosses:
     def from_counts(cls, heads: Any, tosses: Any) -> Tosses:
         """Tosses given as a head count h and a number of tosses N."""
         return cls(heads, tosses)
-
-
-def _whole_number(value: Any, argument: str) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{argument} must be a whole number; got {value!r}.") from None
-    if isinstance(value, bool) or not math.isfinite(number) or number != round(number):
-        raise ValueError(f"{argument} must be a whole number; got {value!r}.")
-    return int(number)
 
 
 def check_bias(value: Any, *, name: str = "p") -> float:
@@ -173,7 +159,7 @@ def fit(
     start: Any = 0.5,
     *,
     n_starts: int = 1,
-    seed: int | None = 0,
+    seed: int = 0,
     tol: float = 1e-10,
     max_iter: int = 10_000,
 ) -> EMResult:
@@ -189,8 +175,7 @@ def fit(
             "tosses must be a Tosses, e.g. Tosses.from_string('HHTH') or Tosses.from_counts(heads, tosses); "
             f"got {type(tosses).__name__}."
         )
-    n_starts = whole_number(n_starts, "n_starts", 1)
-    seed = seed_value(seed)
+    n_starts, seed = check("n_starts", n_starts), check("seed", seed)
     starts = [{"p": check_bias(start, name="p")}]
     if n_starts > 1:
         rng = np.random.default_rng(seed)
@@ -304,7 +289,7 @@ def bayes_vs_mle(
     if not sizes:
         raise ValueError("sizes is empty; give at least one number of tosses, e.g. [10, 100, 1000].")
     try:
-        sizes = [whole_number(n, "sizes", 1) for n in sizes]
+        sizes = [check("sizes", n, Whole(1)) for n in sizes]
     except ValueError:
         raise ValueError(f"sizes must be whole numbers >= 1; got {sizes}.") from None
     if rng is not None and not isinstance(rng, np.random.Generator):

@@ -17,7 +17,7 @@ from typing import Any
 
 from emtwin.comparisons.blackbox import BlackBoxComparison, check_em
 from emtwin.comparisons.custom import ModelCache, compare, registered_or_loaded
-from emtwin.comparisons.harness import Comparison
+from emtwin.comparisons.results import Comparison
 from emtwin.comparisons.scenario import Scenario
 from emtwin.models.derived import derive_em
 from emtwin.models.steps import StepCheck, check_steps

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import multiprocessing
 import os
 import sys
 import warnings
@@ -25,6 +26,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from scipy.optimize import minimize
+
+from emtwin.em_reference.checks import MAX_SEED, RULES, OneOf, Real, Whole, check
 
 from .advi_stop import DriftStop
 from .precision import compile_fn, exact_arithmetic
@@ -113,82 +116,44 @@ def _check_start(model: pm.Model, start: Mapping[str, Any]) -> Params:
     return out
 
 
-def _whole(value: Any, argument: str, minimum: int, why: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argument} must be a whole number >= {minimum}{why}; got {value!r}.")
-    return int(value)
-
-
-MAX_SEED = 2**32 - 1  # PyMC's samplers accept seeds up to this
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1 = {MAX_SEED}; got {seed!r}.")
-    return int(seed)
-
-
-def _target_accept(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"target_accept must lie in (0, 1); got {value!r}.")
-    return float(value)
-
-
-def _init(value: Any) -> str:
-    if value not in NUTS_INITS:
-        raise ValueError(f"init must be one of {', '.join(NUTS_INITS)}; got {value!r}.")
-    return value
-
-
-def _sampler(value: Any) -> str:
-    if value not in NUTS_SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(NUTS_SAMPLERS)}; got {value!r}.")
-    return value
-
-
-# What fit_nuts and fit_advi accept, one check per option (the messages say what is allowed).
-_NUTS_CHECKS = {
-    "draws": lambda v: _whole(v, "draws", 4, " (NUTS draws per chain)"),
-    "tune": lambda v: _whole(v, "tune", 0, " (NUTS tuning steps per chain)"),
-    "chains": lambda v: _whole(v, "chains", 1),
-    "seed": _seed,
-    "target_accept": _target_accept,
-    "sampler": _sampler,
-    "init": _init,
-    "progress": bool,
+# What fit_nuts and fit_advi accept: one rule per option from the project's table
+# (em_reference/checks.py), with what the number is for in brackets.
+_NUTS_RULES = {
+    "draws": (Whole(4), "NUTS draws per chain"),
+    "tune": (Whole(0), "NUTS tuning steps per chain"),
+    "chains": (Whole(1), ""),
+    "seed": (RULES["seed"], ""),
+    "target_accept": (Real(0.0, 1.0), ""),
+    "sampler": (OneOf(NUTS_SAMPLERS), ""),
+    "init": (OneOf(NUTS_INITS), ""),
+    "progress": (OneOf((True, False)), ""),
 }
-_ADVI_CHECKS = {
-    "n": lambda v: _whole(v, "n", 20, " (ADVI iterations: the loss trend compares the last two tenths)"),
-    "draws": lambda v: _whole(v, "draws", 2, " (samples from the ADVI approximation, for an SD)"),
-    "seed": _seed,
-    "early_stop": lambda v: _flag(v, "early_stop"),
-    "progress": bool,
+_ADVI_RULES = {
+    "n": (Whole(20), "ADVI iterations: the loss trend compares the last two tenths"),
+    "draws": (Whole(2), "samples from the ADVI approximation, for an SD"),
+    "seed": (RULES["seed"], ""),
+    "early_stop": (OneOf((True, False)), "stop when the parameters have settled"),
+    "progress": (OneOf((True, False)), ""),
 }
 
 
-def _flag(value: Any, argument: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{argument} must be True or False; got {value!r}.")
-    return bool(value)
-
-
-def _checked(checks: Mapping[str, Any], options: Mapping[str, Any], who: str) -> dict[str, Any]:
-    unknown = [k for k in options if k not in checks]
+def _checked(rules: Mapping[str, Any], options: Mapping[str, Any], who: str) -> dict[str, Any]:
+    unknown = [k for k in options if k not in rules]
     if unknown:
-        raise ValueError(f"{who} takes {', '.join(checks)}; got {', '.join(map(repr, unknown))}.")
-    return {k: checks[k](v) for k, v in options.items()}
+        raise ValueError(f"{who} takes {', '.join(rules)}; got {', '.join(map(repr, unknown))}.")
+    return {k: check(k, v, *rules[k]) for k, v in options.items()}
 
 
 def check_nuts_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` for :func:`fit_nuts` checked (draws >= 4, tune >= 0, chains >= 1, seed in
     [0, 2**32 − 1], target_accept in (0, 1), sampler pymc or nutpie), before anything compiles."""
-    return _checked(_NUTS_CHECKS, options, "fit_nuts")
+    return _checked(_NUTS_RULES, options, "fit_nuts")
 
 
 def check_advi_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` for :func:`fit_advi` checked (n >= 20, draws >= 2, seed in [0, 2**32 − 1],
     early_stop True or False)."""
-    return _checked(_ADVI_CHECKS, options, "fit_advi")
+    return _checked(_ADVI_RULES, options, "fit_advi")
 
 
 # --------------------------------------------------------------------------- compiled pieces
@@ -561,6 +526,40 @@ def fit_advi(
     return PosteriorFit("advi", idata, mean, sd, hdi, diagnostics)
 
 
+def _chain_context() -> Any:
+    """How PyMC starts its chain processes: forked where the platform can fork. A chain must
+    compile its graphs as this process does (``precision.exact_arithmetic``); inside a
+    spawned process (an ``emtwin compare --jobs`` worker) Python's default turns to spawn,
+    and spawned chains rounded differently from forked ones (measured: NUTS means 1e-8
+    apart). Elsewhere spawn, which reads the flag from ``PYTENSOR_FLAGS``."""
+    return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+
+
+def _convergence(idata: Any, names: list[str]) -> tuple[float, float]:
+    """Largest R-hat and smallest bulk ESS over the entries of ``names`` whose draws vary.
+
+    An entry that is the same in every draw (the one weight of a one-component mixture,
+    fixed at 1) has no R-hat: ArviZ divides 0 by 0, warns, and returns NaN, which would turn
+    a healthy run into a failed diagnostic. Such entries are left out; with none left the
+    result is (1.0, number of draws), a chain that cannot disagree with itself.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
+        rhat = az.rhat(idata, var_names=names)
+        ess = az.ess(idata, var_names=names)
+    rhats, esses = [], []
+    for name in names:
+        draws = idata.posterior[name].values
+        pooled = draws.reshape(draws.shape[0] * draws.shape[1], -1)
+        varying = np.ptp(pooled, axis=0) > 0
+        rhats.append(np.asarray(rhat[name].values, dtype=float).reshape(-1)[varying])
+        esses.append(np.asarray(ess[name].values, dtype=float).reshape(-1)[varying])
+    rhats, esses = np.concatenate(rhats), np.concatenate(esses)
+    if rhats.size == 0:
+        return 1.0, float(idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"])
+    return float(np.max(rhats)), float(np.min(esses))
+
+
 def fit_nuts(
     model: pm.Model,
     start: Mapping[str, Any],
@@ -613,11 +612,11 @@ def fit_nuts(
             # runs every chain on one core of a 2-core machine. The draws depend only on the
             # seed, not on how many processes share the chains.
             cores=min(chains, os.cpu_count() or 1),
+            mp_ctx=_chain_context(),
             model=model,
             **({"compile_kwargs": {"jitter_rvs": set()}} if sampler == "nutpie" and init == "adapt_diag" else {}),
         )
-        rhat = az.rhat(idata, var_names=free_names(model))
-        ess = az.ess(idata, var_names=free_names(model))
+        max_rhat, min_ess = _convergence(idata, free_names(model))
     mean, sd, hdi = _summaries(idata, names)
     diagnostics = {
         "sampler": sampler,
@@ -627,7 +626,7 @@ def fit_nuts(
         "target_accept": target_accept,
         "init": init,
         "divergences": int(idata.sample_stats["diverging"].sum()),
-        "max_rhat": float(max(np.max(rhat[n].values) for n in free_names(model))),
-        "min_ess_bulk": float(min(np.min(ess[n].values) for n in free_names(model))),
+        "max_rhat": max_rhat,
+        "min_ess_bulk": min_ess,
     }
     return PosteriorFit("nuts", idata, mean, sd, hdi, diagnostics)

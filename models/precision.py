@@ -10,10 +10,11 @@ process, with nothing in the output saying why:
   Gaussian mixture's log-likelihood: -1458.8117439303694 cold, -1458.8117439303678 warm, so
   ``emtwin compare`` in a fresh process (cold) and in a pool worker (warm) differed in the
   last bits. :func:`exact_arithmetic` compiles without fast-math: one answer, cold or warm.
-* **narrow floats.** A Python int in a model becomes the smallest integer constant that
-  holds it (``n=197`` is int16) and some operations on small integers compute in float32:
-  ``pm.Multinomial(n=197, ...)`` has ``gammaln(198)`` in float32 and a log-likelihood
-  1.4e-5 nats from SciPy's. :func:`narrow_float_computations` finds such operations in the
+* **narrow floats.** A Python number in a model becomes the narrowest constant that holds
+  it (``n=197`` is int16, ``sigma=0.5`` is float32: both exact) and operations on such a
+  constant compute in float32: ``pm.Multinomial(n=197, ...)`` has ``gammaln(198)`` in
+  float32 and a log-likelihood 1.4e-5 nats from SciPy's; ``pm.Normal(mu, sigma=0.5)`` has
+  ``log(0.5)`` in float32, 1.9e-9 nats per point. :func:`narrow_float_computations` finds such operations in the
   uncompiled log-likelihood graph (the compiled one folds them into an already rounded
   float64 constant, so it cannot be seen there) and keeps the ones whose value really
   changes; :func:`explain_narrow_floats` words them for a failing check.
@@ -22,6 +23,7 @@ process, with nothing in the output saying why:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -41,10 +43,20 @@ def exact_arithmetic() -> Iterator[None]:
     Every compile emtwin makes (its own compiled functions, ``pm.fit``, ``pm.sample``) runs
     inside it, so a number does not depend on whether the PyTensor cache was warm. The flag
     is restored on exit: a user's own PyTensor settings stay theirs. PyMC's chain processes
-    are forked from this one and inherit the flag.
+    must compile the same way: a forked chain inherits the flag (``fit_nuts`` asks for
+    fork where there is one); a spawned chain imports PyTensor afresh and reads
+    ``PYTENSOR_FLAGS``, which carries the flag for the duration of the block.
     """
-    with pytensor.config.change_flags(numba__fastmath=False):
-        yield
+    before = os.environ.get("PYTENSOR_FLAGS")
+    os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (before, "numba__fastmath=False") if f)
+    try:
+        with pytensor.config.change_flags(numba__fastmath=False):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTENSOR_FLAGS", None)
+        else:
+            os.environ["PYTENSOR_FLAGS"] = before
 
 
 def compile_fn(model, outputs, inputs):
@@ -72,7 +84,7 @@ class NarrowFloat:
     value: float
     exact: float
     error: float
-    sources: tuple[int, ...] = ()
+    sources: tuple[float, ...] = ()
 
     def describe(self) -> str:
         return (
@@ -86,11 +98,12 @@ def _value_text(data: np.ndarray) -> str:
     return str(data.item()) if data.size == 1 else f"an array of shape {data.shape}"
 
 
-def _small_int_constants(var: Variable) -> list[Constant]:
-    """The integer constants narrower than int64 that ``var`` is computed from: where a
-    Python int entered the model."""
-    return [a for a in ancestors([var]) if isinstance(a, Constant) and str(a.dtype).startswith(("int", "uint"))
-            and np.dtype(a.dtype).itemsize < 8 and np.size(a.data) == 1 and abs(int(a.data)) > 1]
+def _narrow_constants(var: Variable) -> list[Constant]:
+    """The scalar constants narrower than 64 bits that ``var`` is computed from: where a
+    Python number entered the model (an int that fits int16, a float exact in float32)."""
+    return [a for a in ancestors([var]) if isinstance(a, Constant) and str(a.dtype).startswith(("int", "uint", "float"))
+            and np.dtype(a.dtype).itemsize < 8 and np.size(a.data) == 1
+            and abs(float(np.asarray(a.data).item())) not in (0.0, 1.0)]
 
 
 def _shown(var: Variable, constant_only: bool) -> str:
@@ -98,7 +111,7 @@ def _shown(var: Variable, constant_only: bool) -> str:
         return f"the constant {_value_text(var.data)} ({var.dtype})"
     if not constant_only:
         return f"{var.name or 'a value'} ({var.dtype})"
-    sources = _small_int_constants(var)
+    sources = _narrow_constants(var)
     origin = f" (from the constant {', '.join(_value_text(c.data) for c in sources)})" if sources else ""
     return f"the {var.dtype} value {_value_text(_evaluate([var])[0])}{origin}"
 
@@ -143,14 +156,14 @@ def narrow_float_computations(model, variables: Sequence[Variable] | None = None
         for node in applys_between([], outputs):
             if node in seen or not any(_narrow(out.dtype) for out in node.outputs):
                 continue
-            if any(_narrow(getattr(i, "dtype", "")) for i in node.inputs):
-                continue  # fed by a narrow float: reported where that one starts
+            if any(_narrow(getattr(i, "dtype", "")) and not isinstance(i, Constant) for i in node.inputs):
+                continue  # fed by a narrow float computed upstream: reported where that one starts
             seen.add(node)
             out = next(o for o in node.outputs if _narrow(o.dtype))
             constant_only = not value_vars & set(ancestors(node.inputs))
             inputs = tuple(_shown(i, constant_only) for i in node.inputs)
             operation = type(getattr(node.op, "scalar_op", node.op)).__name__
-            sources = tuple(int(c.data) for i in node.inputs for c in _small_int_constants(i))
+            sources = tuple(np.asarray(c.data).item() for i in node.inputs for c in _narrow_constants(i))
             if not constant_only:
                 found.append(NarrowFloat(operation, out.dtype, inputs, rv.name, np.nan, np.nan, np.nan, sources))
                 continue
@@ -159,8 +172,11 @@ def narrow_float_computations(model, variables: Sequence[Variable] | None = None
                   else i for i in node.inputs]
             ).outputs[node.outputs.index(out)]
             value, exact = _evaluate([out, widened])
-            error = float(np.max(np.abs(value.astype(float) - exact.astype(float)), initial=0.0))
-            if error > 0 or not np.array_equal(np.isnan(value), np.isnan(exact)):
+            value, exact = value.astype(float), exact.astype(float)
+            differ = ~((value == exact) | (np.isnan(value) & np.isnan(exact)))  # ±inf equal to itself
+            if differ.any():
+                with np.errstate(invalid="ignore"):
+                    error = float(np.max(np.abs(value - exact)[differ]))
                 found.append(NarrowFloat(operation, out.dtype, inputs, rv.name,
                                          float(value.ravel()[0]), float(exact.ravel()[0]), error, sources))
     return found
@@ -173,11 +189,12 @@ def explain_narrow_floats(model) -> str:
     if not found:
         return ""
     parts = "; ".join(f.describe() for f in found)
-    ints = sorted({v for f in found for v in f.sources})
-    fix = (f"pass {', '.join(f'{v} as np.int64({v})' for v in ints)} (or as a float)" if ints
-           else "pass whole numbers to the model as np.int64 arrays or as floats")
+    values = sorted({v for f in found for v in f.sources}, key=lambda v: (isinstance(v, float), v))
+    fixes = [f"{v} as np.int64({v})" if isinstance(v, int) else f"{v!r} as np.float64({v!r})" for v in values]
+    fix = (f"pass {', '.join(fixes)}" if fixes
+           else "pass numbers to the model as np.int64 / np.float64 arrays")
     return (
-        f"the PyMC twin computes in a float narrower than {pytensor.config.floatX}: {parts}. A Python int in "
-        f"a PyMC model becomes the smallest integer type that holds it, and some operations on small integers "
-        f"run in float32: {fix}"
+        f"the PyMC twin computes in a float narrower than {pytensor.config.floatX}: {parts}. A Python number in "
+        f"a PyMC model becomes the narrowest type that holds it (197 is int16, 0.5 is float32), and operations "
+        f"on such a constant run in float32: {fix}"
     )

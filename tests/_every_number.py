@@ -8,21 +8,22 @@ import hashlib
 import numpy as np
 
 SCENARIO = "gaussian-mixture"  # its log-likelihood's last bits once depended on the compile cache
-OPTIONS = {"methods": ["map", "advi", "nuts"], "seed": 3,
-           "nuts_options": {"draws": 100, "tune": 100, "chains": 2}, "advi_options": {"n": 500, "draws": 100}}
+# MAP showed the cache's last bits, NUTS the pool worker's spawned chains; ADVI compiles
+# through the same path as NUTS and is left out to keep a cold compile to two graphs.
+OPTIONS = {"methods": ["map", "nuts"], "seed": 3, "nuts_options": {"draws": 100, "tune": 100, "chains": 2}}
 
 
 def every_number(_: object = None) -> dict:
     """``compare(SCENARIO, **OPTIONS).to_dict()`` without the timings, plus a SHA-256 of
     every array the fits hold (EM's traces and responsibilities, MAP's point, each
-    posterior draw): equal outputs, equal bits."""
+    NUTS draw): equal outputs, equal bits."""
     import emtwin
 
     c = emtwin.compare(SCENARIO, **OPTIONS)
     numbers = {k: v for k, v in c.to_dict().items() if k not in ("timings_seconds", "versions")}
     h = hashlib.sha256()
     arrays = [c.em.loglik_trace, c.em.responsibilities, *c.em.param_trace.values(), *c.map.params.values()]
-    arrays += [fit.idata.posterior[name].values for fit in (c.advi, c.nuts) for name in sorted(fit.mean)]
+    arrays += [c.nuts.idata.posterior[name].values for name in sorted(c.nuts.mean)]
     for a in arrays:
         h.update(np.ascontiguousarray(a, dtype=float).tobytes())
     numbers["arrays_sha256"] = h.hexdigest()

@@ -25,6 +25,23 @@ def coin_sets_comparison():
     return emtwin.compare("coin-sets", seed=0)
 
 
+@pytest.fixture(scope="session")
+def poisson_example(em_twins):
+    """examples/poisson_mixture's EM module, its counts, start, and its model builder with
+    each model compiled once per session."""
+    import importlib
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / "poisson_mixture"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(folder))
+        em = importlib.import_module("counts_em")
+        model = importlib.import_module("counts_model")
+        yield SimpleNamespace(em=em, counts=em.simulate_counts(), build=em_twins.models.wrap(model.build_model),
+                              start=em.START)
+
+
 # --------------------------------------------------------------------------- records for issue 5
 
 import _records  # noqa: E402  (tests/ is on sys.path: this conftest's folder)

@@ -13,7 +13,8 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
+# scikit-learn is in the `test` extra: a missing one must fail this module, not skip it.
+import sklearn  # noqa: E402, F401
 
 from benchmarks import cli, report  # noqa: E402  (repository root is on sys.path under `python -m pytest`)
 from benchmarks.data import START, TRUE, draw_mixture, sklearn_init  # noqa: E402
@@ -97,11 +98,13 @@ def test_limit_is_the_stated_formula():
 
 
 def test_peak_memory_in_a_fresh_process():
-    record = peak_memory("emtwin", 1, N, seed=0, n_iter=2)
-    assert record.budget_bytes == budget_bytes(N, 1) == 8 * N + 2 * 8 * N * 3
+    n = 20_000  # large enough that the fixed overhead (~60 kB) does not dominate
+    record = peak_memory("emtwin", 1, n, seed=0, n_iter=2)
+    # The issue-6 goal, measured: EM's peak beyond the data stays within the budget of the
+    # data plus two N × k arrays (measured 0.85 of it at N = 20 000), and above the
+    # N × k responsibilities the result must hold.
+    assert 8 * n * 3 <= record.peak_bytes <= record.budget_bytes == budget_bytes(n, 1)
     assert record.total_bytes == record.data_bytes + record.peak_bytes
-    # The result alone holds the last N·k responsibilities.
-    assert record.peak_bytes >= 8 * N * 3
     assert record.max_rss_bytes > record.peak_bytes
 
 

@@ -283,8 +283,8 @@ def test_a_model_builder_that_raises_is_named(example, counts):
     ("options", "message"),
     [
         ({"n_starts": -1}, "n_starts must be a whole number >= 0; got -1."),
-        ({"seed": 1.5}, "seed must be a whole number >= 0; got 1.5."),
-        ({"stationary_tol": 0}, "stationary_tol must be a positive number; got 0."),
+        ({"seed": 1.5}, "seed must be a whole number in [0, 4294967295]; got 1.5."),
+        ({"stationary_tol": 0}, "stationary_tol must be a positive finite number; got 0."),
     ],
 )
 def test_bad_options_are_rejected_before_anything_runs(example, counts, options, message):

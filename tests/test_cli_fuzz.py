@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emtwin.comparisons import cli, harness
+from emtwin.em_reference.checks import check
 
 from _records import count_case
 
@@ -63,7 +64,7 @@ class _Stub:
 
 def _stub_compare(target, *, methods, seed, n_starts, progress):
     harness._check_methods(methods)
-    harness._check_seed(seed)
+    check("seed", seed)
     return _Stub(getattr(target, "name", target))
 
 

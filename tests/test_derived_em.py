@@ -9,9 +9,7 @@ model. Models come from the `em_twins` session cache: each compiles once per ses
 
 from __future__ import annotations
 
-import importlib
 from fractions import Fraction
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,17 +23,11 @@ from emtwin.comparisons import get_scenario
 from emtwin.em_reference.driver import EMConvergenceWarning, run_em
 from emtwin.models import derived, fitting
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "poisson_mixture"
 
 
 @pytest.fixture(scope="module")
-def poisson(em_twins):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(EXAMPLE))
-        em = importlib.import_module("counts_em")
-        model = importlib.import_module("counts_model")
-        counts = em.simulate_counts()
-        yield SimpleNamespace(em=em, counts=counts, build=em_twins.models.wrap(model.build_model), start=em.START)
+def poisson(poisson_example):
+    return poisson_example
 
 
 @pytest.fixture(scope="module")

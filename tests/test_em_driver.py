@@ -69,7 +69,7 @@ def test_bad_tol_is_rejected(tol):
 
 
 def test_bad_max_iter_is_rejected():
-    with pytest.raises(ValueError, match="max_iter must be a positive whole number; got 0"):
+    with pytest.raises(ValueError, match="max_iter must be a whole number >= 1; got 0"):
         run_halving(max_iter=0)
 
 

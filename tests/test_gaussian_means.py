@@ -4,16 +4,13 @@ an independent scipy.stats likelihood, and the PyMC twin."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy import stats
 
 import emtwin
-from emtwin.em_reference import EMConvergenceWarning, gaussian_means as gm, run_em
+from emtwin.em_reference import gaussian_means as gm, run_em
 from emtwin.em_reference.gaussian_means import MixtureData
 from emtwin.models import gaussian_means as pm_means
 
@@ -115,27 +112,8 @@ def test_log_likelihood_matches_scipy_including_the_normal_constant():
 
 # --------------------------------------------------------------------------- properties
 
-PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
-
-
-@st.composite
-def data_and_means(draw):
-    n = draw(st.integers(1, 30))
-    z = draw(st.lists(st.floats(-50, 50, allow_nan=False), min_size=n, max_size=n))
-    k = draw(st.integers(1, min(np.unique(z).size, 4)))  # MixtureData needs k <= distinct points
-    sigma = draw(st.floats(0.05, 10.0))
-    mu = draw(st.lists(st.floats(-50, 50, allow_nan=False), min_size=k, max_size=k, unique=True))
-    return MixtureData.from_array(z, k=k, sigma=sigma), np.array(mu)
-
-
-@PROPERTY_SETTINGS
-@given(case=data_and_means())
-def test_responsibilities_are_probabilities_even_far_from_every_mean(case):
-    data, mu = case
-    resp = gm.e_step(data, {"mu": mu})
-    assert resp.shape == (data.n, data.k)
-    assert np.all((resp >= 0) & (resp <= 1))
-    np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
+# Responsibilities are probabilities on generated data, and the log-likelihood never falls:
+# tests/test_properties.py (the means' and the mixture's EM alike).
 
 
 def test_a_point_thousands_of_sigmas_away_gets_a_finite_responsibility():
@@ -143,21 +121,6 @@ def test_a_point_thousands_of_sigmas_away_gets_a_finite_responsibility():
     data = MixtureData.from_array([1000.0, 0.0], k=2, sigma=1.0)
     resp = gm.e_step(data, {"mu": np.array([0.0, 1.0])})
     np.testing.assert_array_equal(resp[0], [0.0, 1.0])
-
-
-# Random starts on generated data sometimes reach EM's symmetric fixed point; the
-# log-likelihood still never falls on the way there, which is what this property checks.
-@pytest.mark.filterwarnings("ignore::emtwin.em_reference.SymmetricFixedPointWarning")
-@PROPERTY_SETTINGS
-@given(seed=st.integers(0, 10_000), k=st.integers(1, 4), spread=st.floats(0.5, 8.0))
-def test_log_likelihood_never_decreases(seed, k, spread):
-    data = MixtureData.synthetic(k=k, n=60, true_means=spread * np.arange(k), seed=seed)
-    start = np.random.default_rng(seed + 1).choice(data.z, size=k, replace=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EMConvergenceWarning)  # 100 steps are enough to see the trend
-        trace = gm.fit(data, start, max_iter=100).loglik_trace
-    steps = np.diff(trace)
-    assert np.all(steps >= -1e-10 * np.abs(trace[1:])), steps.min()
 
 
 # --------------------------------------------------------------------------- the fixed point
@@ -296,16 +259,16 @@ def test_twins_agree_map_equals_em(comparison):
     assert c.failures == []
     assert [r.name for r in c.rows] == ["mu1", "mu2"]
     for row in c.rows:
-        assert abs(row.em - row.map) <= 1e-4
-    assert c.map.log_likelihood == pytest.approx(c.em.log_likelihood, rel=1e-8)
+        assert abs(row.em - row.map) <= 5e-10  # measured 3.2e-11
+    assert c.map.log_likelihood == pytest.approx(c.em.log_likelihood, rel=1e-13)  # measured 2.8e-16
     # Both equal the independent scipy.stats likelihood at EM's answer.
-    mu = c.em_params["mu"]
+    mu = c.em.params["mu"]
     assert c.em.log_likelihood == pytest.approx(independent_loglik(mu, DEFAULT.z, 1.0), rel=1e-12)
 
 
 def test_em_lands_near_the_true_means(comparison):
     # N = 200 from (−2, 2): each mean has standard error ≈ σ/√100 = 0.1.
-    np.testing.assert_allclose(comparison.em_params["mu"], [-2.0, 2.0], atol=0.3)
+    np.testing.assert_allclose(comparison.em.params["mu"], [-2.0, 2.0], atol=0.3)
 
 
 def test_nuts_posterior_sd_matches_the_laplace_approximation(comparison):
@@ -313,7 +276,7 @@ def test_nuts_posterior_sd_matches_the_laplace_approximation(comparison):
     # covariance (−H)⁻¹, H the log-likelihood Hessian: here from finite differences of
     # the scipy.stats likelihood, sharing no code with either twin.
     c = comparison
-    mu = c.em_params["mu"]
+    mu = c.em.params["mu"]
     laplace_sd = np.sqrt(np.diag(np.linalg.inv(-fd_hessian(lambda m: independent_loglik(m, DEFAULT.z, 1.0), mu))))
     np.testing.assert_allclose(c.nuts.sd["mu"], laplace_sd, rtol=0.15)
     assert np.all(np.abs(c.nuts.mean["mu"] - mu) < 0.5 * laplace_sd)
@@ -332,7 +295,7 @@ def test_three_components_read_mu1_to_mu3_and_agree():
     # Clusters 8σ apart: a hard split halfway is the MLE to within 0.01 (only the few points
     # 3-4σ out, near a cut, are shared between two means).
     cluster = np.digitize(z, [-4.0, 4.0])
-    np.testing.assert_allclose(c.em_params["mu"], [z[cluster == j].mean() for j in range(3)], atol=0.01)
+    np.testing.assert_allclose(c.em.params["mu"], [z[cluster == j].mean() for j in range(3)], atol=0.01)
 
 
 def test_mle_inside_the_nuts_hdi(comparison):

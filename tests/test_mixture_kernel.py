@@ -187,8 +187,8 @@ def test_fit_reports_the_collapse_with_the_slides_numbers(x, start):
               for w in (r.message for r in record) if isinstance(w, VarianceCollapseWarning)]
     n_j, _, scatter = gm._weighted_moments(data, gm.e_step(data, result.params))
     expected = []
-    for j, sigma in enumerate(scatter):
-        v = gm._regression_form(sigma, data.var_floor)[1]
+    for j, scatter_j in enumerate(scatter):
+        v = gm._regression_form(scatter_j, data.var_floor)[1]
         expected += [(j, int(c), v[c], n_j[j]) for c in np.flatnonzero(v < data.var_floor)]
     assert [(j, c) for j, c, _, _ in warned] == [(j, c) for j, c, _, _ in expected]
     for (_, _, v, n), (_, _, v_ref, n_ref) in zip(warned, expected, strict=True):

@@ -68,7 +68,7 @@ def _parsed(text):
 
 
 def test_the_plain_repr_is_one_short_line(coin_sets_map):
-    theta = coin_sets_map.em_params["theta"]
+    theta = coin_sets_map.em.params["theta"]
     # The mixture's log-likelihood at EM's answer, from SciPy's Binomial, not the twins' code.
     loglik = np.sum(np.log(0.5 * binom.pmf(HEADS, 10, theta[0]) + 0.5 * binom.pmf(HEADS, 10, theta[1])))
     assert repr(coin_sets_map) == (

@@ -22,6 +22,10 @@ import pytest
 from scipy import stats
 
 import emtwin
+from emtwin.comparisons import SCENARIOS
+from emtwin.em_reference import gaussian_means as em_means
+from emtwin.models import gaussian_means as pm_means
+from emtwin.models.precision import explain_narrow_floats, narrow_float_computations
 
 COUNTS = np.array([125, 18, 20, 34])
 THETA_MLE = (15 + math.sqrt(53809)) / 394  # root of 197θ² − 15θ − 68
@@ -66,8 +70,8 @@ EXPLANATION = (
     "the PyMC twin computes in a float narrower than float64: GammaLn on the int16 value 198 (from the constant 197) "
     "is computed in float32 in the log-likelihood of 'y' ("
 )
-FIX = ("A Python int in a PyMC model becomes the smallest integer type that holds it, and some operations on small "
-       "integers run in float32: pass 197 as np.int64(197) (or as a float)")
+FIX = ("A Python number in a PyMC model becomes the narrowest type that holds it (197 is int16, 0.5 is float32), and "
+       "operations on such a constant run in float32: pass 197 as np.int64(197)")
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +117,35 @@ def test_with_np_int64_the_twins_agree_on_the_closed_form_mle(with_int64):
     assert abs(float(with_int64.em.params["theta"]) - THETA_MLE) < 1e-10
     assert abs(float(with_int64.map.params["theta"]) - THETA_MLE) < 1e-8
     assert _check(with_int64, "same likelihood in both twins").value < 1e-14
+
+
+def test_a_python_float_sigma_is_named_with_its_float32_log():
+    # 0.5 is exact in float32, so PyTensor makes it a float32 constant, and the Normal's
+    # log(sigma) is then computed in float32: 1.9e-9 nats per point.
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0, 10, shape=2)
+        pm.NormalMixture("z", w=np.full(2, 0.5), mu=mu, sigma=0.5, observed=np.array([-1.0, 0.0, 2.0]))
+    exact = math.log(0.5)
+    assert explain_narrow_floats(model).startswith(
+        "the PyMC twin computes in a float narrower than float64: Log on the constant 0.5 (float32) is computed in "
+        f"float32 in the log-likelihood of 'z' ({float(np.log(np.float32(0.5)))!r} instead of {exact!r}, off by "
+        f"{abs(float(np.log(np.float32(0.5))) - exact):.3g}). ")
+    assert explain_narrow_floats(model).endswith("pass 0.5 as np.float64(0.5)")
+
+
+def test_the_gaussian_means_twin_with_sigma_one_half_computes_in_float64():
+    data = em_means.MixtureData.from_array(np.array([-5.1, -5.0, -4.9, 4.9, 5.0, 5.1]), k=2, sigma=0.5)
+    model = pm_means.build_model(data.z, sigma=0.5, k=2)
+    assert narrow_float_computations(model) == []
+    # ... so its log-likelihood is SciPy's to rounding, not 1.9e-9 per point away.
+    mu = np.array([-5.0, 5.0])
+    scipy_ll = np.sum(np.log(0.5 * stats.norm.pdf(data.z, mu[0], 0.5) + 0.5 * stats.norm.pdf(data.z, mu[1], 0.5)))
+    from emtwin.models import fitting
+
+    assert abs(fitting.log_likelihood(model, {"mu": mu}) - scipy_ll) < 1e-13
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_every_built_in_twin_computes_its_log_likelihood_in_float64(name):
+    sc = SCENARIOS[name]
+    assert narrow_float_computations(sc.build_model(sc.make_data())) == []

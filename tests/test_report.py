@@ -27,7 +27,7 @@ from scipy import stats
 
 import emtwin
 from emtwin.comparisons import SCENARIOS, cli, get_scenario
-from emtwin.comparisons import figures, report_writer
+from emtwin.comparisons import figures, report_writer, stepper
 from emtwin.comparisons.report_parts import ReportSettings
 from emtwin.comparisons.scenario import Check
 from emtwin.em_reference import gaussian_means as em_means
@@ -43,8 +43,9 @@ SMALL = dataclasses.replace(
 )
 NAMES = ["coin-sets", "interleaved-coins", "gaussian-means"]
 # Figures each scenario has by design: EM path, log-likelihood, posterior, labels, data
-# growth; Gaussian means also chooses k. (One-coin has no labels and no k.)
-EXPECTED_FIGURES = {"coin-sets": 5, "interleaved-coins": 5, "gaussian-means": 6}
+# growth; Gaussian means also chooses k and draws the model on the data (the coins show that as a
+# table). (One-coin has no labels and no k.)
+EXPECTED_FIGURES = {"coin-sets": 5, "interleaved-coins": 5, "gaussian-means": 7}
 PNG = b"\x89PNG\r\n\x1a\n"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -184,7 +185,9 @@ class _Imgs(HTMLParser):
 
 def test_the_folder_is_complete(written):
     out, report = written
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "report.md", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "report.md", "results.json", "steps"]
+    version = stepper.shared_scripts()
+    assert sorted(p.name for p in (out / "steps").iterdir()) == sorted([*version, *(f"{n}.html" for n in NAMES)])
     parser = _Imgs()
     parser.feed((out / "index.html").read_text(encoding="utf-8"))
     assert len(parser.srcs) == sum(EXPECTED_FIGURES.values())
@@ -202,6 +205,22 @@ def test_the_folder_is_complete(written):
     assert "http://" not in (out / "index.html").read_text() and "https://" not in (out / "index.html").read_text()
     assert report_writer.check_report(out) == []
     assert not list(out.parent.glob(".out.*")), "a temporary build folder was left behind"
+
+
+def test_tables_and_checks_are_html_tables_and_each_section_links_its_page(written):
+    out, report = written
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<pre>" not in page.split("The PyMC twin, printed from the model")[0]  # no text tables before the model
+    for s in report.sections:
+        c = s.report.comparison
+        for k in c.checks:
+            assert f"<td>{html.escape(k.name)}</td><td>{html.escape(k.detail)}</td>" in page
+        for row in c.rows:
+            assert f"<td>{row.name}</td><td>{row.em:.4f}</td>" in page
+        assert f"<a href='steps/{c.scenario}.html'>" in page
+    # The coin tables are the EM twin's D&B table, iteration 1 first.
+    assert "<td>M-step</td><td></td><td>theta_A = 0.7130</td>" in page
+    assert "<td>M-step</td><td></td><td>p1 = 110/164 = 0.6707</td>" in page
 
 
 def test_results_json_has_every_table_number_versions_seed_and_settings(written):
@@ -351,7 +370,7 @@ def test_cli_report_exits_1_when_the_twins_disagree(parts, tmp_path, monkeypatch
         (["report", "coin-sets"], "the following arguments are required: --out"),
         (["report", "--out", "x"], "one of the arguments NAME --all is required"),
         (["report", "three-coins", "--out", "x"], "argument NAME: invalid choice: 'three-coins'"),
-        (["report", "coin-sets", "--out", "x", "--seed", "-1"], "must be a whole number >= 0; got '-1'"),
+        (["report", "coin-sets", "--out", "x", "--seed", "-1"], "seed must be a whole number in [0, 4294967295]; got -1."),
     ],
 )
 def test_cli_report_bad_arguments_exit_2(argv, fragment, capsys):
@@ -469,9 +488,12 @@ def _open_in_chromium(page: Path, profile: Path, *extra: str) -> subprocess.Comp
 
 
 def _looks_complete_in_chromium(out: Path, profile: Path, n_images: int, shot: Path) -> None:
-    done = _open_in_chromium(out / "index.html", profile / "dom", "--virtual-time-budget=10000", "--dump-dom")
+    done = _open_in_chromium(out / "index.html", profile / "dom", "--virtual-time-budget=10000", "--dump-dom",
+                             "--window-size=1280,4000")
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body[^>]*>", done.stdout).group(0)
+    # Set by the page's script: no line (a long check's detail, say) runs off the right edge.
+    assert 'data-overflow="false"' in body, body
     # Set by the page's own script once the browser has decoded every figure.
     assert f'data-images-total="{n_images}"' in body and f'data-images-loaded="{n_images}"' in body, body
     assert "class=\"broken\"" not in done.stdout  # the banner the script adds for a missing figure

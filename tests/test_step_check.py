@@ -9,9 +9,6 @@ compiles its label posterior, Q and log-likelihood once.
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,17 +19,11 @@ import emtwin
 from emtwin.em_reference.driver import run_em
 from emtwin.models import steps
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "poisson_mixture"
 
 
 @pytest.fixture(scope="module")
-def example(em_twins):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(EXAMPLE))
-        em = importlib.import_module("counts_em")
-        model = importlib.import_module("counts_model")
-        counts = em.simulate_counts()
-        yield SimpleNamespace(em=em, counts=counts, build=em_twins.models.wrap(model.build_model), start=em.START)
+def example(poisson_example):
+    return poisson_example
 
 
 def scipy_posterior(counts, params):

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from emtwin.em_reference import gaussian_mixture as em_gm
-from emtwin.em_reference.components import permute_components
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import gaussian_mixture as pm_gm
 from emtwin.models.labels import mixture_label_probabilities
@@ -84,17 +83,11 @@ def _build_model(data: em_gm.MixtureData, **options: Any) -> Any:
     return pm_gm.build_model(data.x, k=data.k, var_floor=data.var_floor, columns=data.columns)
 
 
-def _to_model_2d(params: Params) -> Params:
-    """EM's (weights, mu, cov), ordered by mu[:, 0], as the model's free variables."""
-    order = np.argsort(np.asarray(params["mu"])[:, 0], kind="stable")
-    return pm_gm.free_values(permute_components(params, order, ["weights", "mu", "cov"]))
-
-
 def _floor_check(comparison: Any) -> list[Check]:
     """Warn when a component of EM's answer sits on the variance floor: a collapse, whose
     likelihood is the floor's artefact (both twins share the floor, so they may still agree)."""
     data = comparison.data
-    ratio = em_gm.conditional_variances(data, comparison.em_params) / data.var_floor
+    ratio = em_gm.conditional_variances(data, comparison.em.params) / data.var_floor
     j, c = np.unravel_index(int(np.argmin(ratio)), ratio.shape)
     smallest = float(ratio[j, c])
     off_floor = smallest > 1.0 + 1e-6
@@ -159,10 +152,10 @@ SCENARIO_2D = Scenario(
     default_start=em_gm.default_start(_faithful(None)),
     fit_em=_fit_em_2d,
     build_model=_build_model,
-    # mu is (k, d): the harness cannot sort by it, so EM's fit returns components ordered by
-    # mu[:, 0] and to_model orders any start the same way before the PyMC twin sees it.
-    components=Components(params=("weights", "mu", "cov")),
-    to_model=_to_model_2d,
+    # mu is (k, d): components are ordered by mu[:, 0], as the twin's ordering transform does;
+    # the harness hands to_model parameters already in that order.
+    components=Components(params=("weights", "mu", "cov"), order_by="mu"),
+    to_model=pm_gm.free_values,
     extra_checks=_floor_check,
     make_start=lambda data: em_gm.default_start(_checked_data(data, scenario="gaussian-mixture-2d", one_d=False)),
     # PyMC's default ±1 jitter can start a chain in a basin where one component holds a
