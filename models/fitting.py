@@ -132,7 +132,7 @@ _ADVI_RULES = {
     "n": (Whole(20), "ADVI iterations: the loss trend compares the last two tenths"),
     "draws": (Whole(2), "samples from the ADVI approximation, for an SD"),
     "seed": (RULES["seed"], ""),
-    "early_stop": (OneOf((True, False)), "stop when the parameters have settled"),
+    "early_stop": (OneOf((True, False)), ""),
     "progress": (OneOf((True, False)), ""),
 }
 

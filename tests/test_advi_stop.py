@@ -74,7 +74,7 @@ def test_fit_advi_reports_the_steps_it_ran(one_coin_model):
 def test_early_stop_must_be_a_flag(one_coin_model):
     with pytest.raises(ValueError) as info:
         fitting.fit_advi(one_coin_model, {"p": np.array(0.5)}, early_stop="yes")
-    assert str(info.value) == "early_stop must be True or False; got 'yes'."
+    assert str(info.value) == "early_stop must be one of True, False; got 'yes'."
 
 
 def _model_and_start(name):
