@@ -29,7 +29,7 @@ test: $(STAMP) browser
 # The report tests open the page in headless Chromium, as a reader would. Installed here
 # (Debian's chromium, as root or with passwordless sudo) where it is missing; otherwise one
 # line says what to run. The lock timeout lets two installs at once wait for each other.
-APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq
+APT := env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; }; then \
