@@ -181,7 +181,7 @@ API_CASES = [
      "draws must be a whole number >= 2 (samples from the ADVI approximation, for an SD); got 1."),
     ("emtwin.compare", "advi_options={'method': 'fullrank'}",
      lambda: emtwin.compare("coin-sets", advi_options={"method": "fullrank"}),
-     "advi_options may set n, draws; got 'method'."),
+     "advi_options may set n, draws, early_stop; got 'method'."),
     # ------------------------------------------------------------------ your own EM
     ("emtwin.compare (Scenario)", "start=[0.6, 0.5]", lambda: emtwin.compare(_coin_scenario(), start=[0.6, 0.5]),
      "start must be a dict of parameter name -> value; got [0.6, 0.5]."),
