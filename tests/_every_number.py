@@ -8,8 +8,8 @@ import hashlib
 import numpy as np
 
 SCENARIO = "gaussian-mixture"  # its log-likelihood's last bits once depended on the compile cache
-# MAP showed the cache's last bits, NUTS the pool worker's spawned chains; ADVI compiles
-# through the same path as NUTS and is left out to keep a cold compile to two graphs.
+# MAP showed the cache's last bits, NUTS the pool worker's spawned chains. ADVI is compiled
+# under the same flag in this process and is left out to keep the cold compile short.
 OPTIONS = {"methods": ["map", "nuts"], "seed": 3, "nuts_options": {"draws": 100, "tune": 100, "chains": 2}}
 
 
