@@ -1,28 +1,43 @@
 """The harness that runs both twins, the scenario registry, reports and the command line.
 
-The report (``emtwin report``) lives in :mod:`.report_writer` and is imported on use: it
-needs matplotlib, which comparing does not.
+The public names load on first use (PEP 562), so that ``emtwin compare`` answering from the
+result cache (:mod:`.result_cache`) imports neither PyMC, PyTensor nor ArviZ: importing any
+module of this package runs this file first. The report (``emtwin report``) lives in
+:mod:`.report_writer` and is imported on use: it needs matplotlib, which comparing does not.
 """
 
-from emtwin.em_reference.components import align
+from __future__ import annotations
 
-from .custom import compare
-from .results import Comparison, Row, flatten
-from .scenario import Check
-from .registry import SCENARIOS, Components, Scenario, get_scenario
-from .scenario import ComponentSweep, Simulator
+import importlib
+from typing import Any
 
-__all__ = [
-    "SCENARIOS",
-    "Check",
-    "Comparison",
-    "ComponentSweep",
-    "Components",
-    "Row",
-    "Scenario",
-    "Simulator",
-    "align",
-    "compare",
-    "flatten",
-    "get_scenario",
-]
+# name -> the module that defines it
+_EXPORTS = {
+    "SCENARIOS": "emtwin.comparisons.registry",
+    "Check": "emtwin.comparisons.scenario",
+    "Comparison": "emtwin.comparisons.results",
+    "ComponentSweep": "emtwin.comparisons.scenario",
+    "Components": "emtwin.comparisons.scenario",
+    "Row": "emtwin.comparisons.results",
+    "Scenario": "emtwin.comparisons.scenario",
+    "Simulator": "emtwin.comparisons.scenario",
+    "align": "emtwin.em_reference.components",
+    "compare": "emtwin.comparisons.custom",
+    "flatten": "emtwin.comparisons.scenario",
+    "get_scenario": "emtwin.comparisons.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'emtwin.comparisons' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = sorted(_EXPORTS)

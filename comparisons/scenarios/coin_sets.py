@@ -9,10 +9,8 @@ import numpy as np
 
 from emtwin.em_reference import coins as em_coins
 from emtwin.em_reference.driver import EMResult
-from emtwin.models import coins as pm_coins
-from emtwin.models.labels import mixture_label_probabilities
-
 from ..scenario import Components, Scenario, Simulator, flat_beta_prior
+from . import mixture_label_probabilities
 
 __all__ = ["SCENARIO"]
 
@@ -22,6 +20,8 @@ def _fit_em(data: em_coins.TossSets, start: Mapping[str, Any], **options: Any) -
 
 
 def _build_model(data: em_coins.TossSets, **options: Any) -> Any:
+    from emtwin.models import coins as pm_coins
+
     return pm_coins.build_model(data.heads, data.tosses, **options)
 
 

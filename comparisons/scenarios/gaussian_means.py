@@ -15,10 +15,8 @@ import numpy as np
 
 from emtwin.em_reference import gaussian_means as em_means
 from emtwin.em_reference.driver import EMResult
-from emtwin.models import gaussian_means as pm_means
-from emtwin.models.labels import mixture_label_probabilities
-
 from ..scenario import Components, ComponentSweep, Scenario, Simulator
+from . import mixture_label_probabilities
 
 __all__ = ["SCENARIO"]
 
@@ -33,6 +31,8 @@ def _fit_em(data: em_means.MixtureData, start: Mapping[str, Any], **options: Any
     # The PyMC twin's prior is flat on a bounded range; a start outside it has log-density
     # −inf and PyMC would fail with a traceback. Checked here, before either twin runs.
     mu = em_means.check_start(start["mu"], k=data.k)
+    from emtwin.models import gaussian_means as pm_means
+
     lower, upper = pm_means.prior_bounds(data.z, data.sigma)
     outside = np.flatnonzero((mu <= lower) | (mu >= upper))
     if outside.size:
@@ -45,6 +45,8 @@ def _fit_em(data: em_means.MixtureData, start: Mapping[str, Any], **options: Any
 
 
 def _build_model(data: em_means.MixtureData, **options: Any) -> Any:
+    from emtwin.models import gaussian_means as pm_means
+
     return pm_means.build_model(data.z, sigma=data.sigma, k=data.k, **options)
 
 

@@ -21,10 +21,8 @@ import numpy as np
 
 from emtwin.em_reference import gaussian_mixture as em_gm
 from emtwin.em_reference.driver import EMResult, Params
-from emtwin.models import gaussian_mixture as pm_gm
-from emtwin.models.labels import mixture_label_probabilities
-
 from ..scenario import Check, Components, ComponentSweep, Scenario, Simulator
+from . import mixture_label_probabilities
 
 __all__ = ["SCENARIO", "SCENARIO_2D"]
 
@@ -80,7 +78,17 @@ def _build_model(data: em_gm.MixtureData, **options: Any) -> Any:
             f"model_options are not used by the Gaussian-mixture twin (its priors are fixed by the data); "
             f"got {sorted(options)}. Set k and var_floor on the MixtureData."
         )
+    from emtwin.models import gaussian_mixture as pm_gm
+
     return pm_gm.build_model(data.x, k=data.k, var_floor=data.var_floor, columns=data.columns)
+
+
+def _free_values(params: Params) -> dict[str, np.ndarray]:
+    """EM's parameters as the 2-D twin's free variables (a Cholesky factor for each
+    covariance): :func:`emtwin.models.gaussian_mixture.free_values`."""
+    from emtwin.models import gaussian_mixture as pm_gm
+
+    return pm_gm.free_values(params)
 
 
 def _floor_check(comparison: Any) -> list[Check]:
@@ -155,7 +163,7 @@ SCENARIO_2D = Scenario(
     # mu is (k, d): components are ordered by mu[:, 0], as the twin's ordering transform does;
     # the harness hands to_model parameters already in that order.
     components=Components(params=("weights", "mu", "cov"), order_by="mu"),
-    to_model=pm_gm.free_values,
+    to_model=_free_values,
     extra_checks=_floor_check,
     make_start=lambda data: em_gm.default_start(_checked_data(data, scenario="gaussian-mixture-2d", one_d=False)),
     # PyMC's default ±1 jitter can start a chain in a basin where one component holds a

@@ -17,10 +17,8 @@ import numpy as np
 from emtwin.em_reference import coins as em_coins
 from emtwin.em_reference import interleaved_coins as em_interleaved
 from emtwin.em_reference.driver import EMResult, Params
-from emtwin.models import interleaved_coins as pm_interleaved
-from emtwin.models.labels import mixture_label_probabilities
-
 from ..scenario import Components, Scenario, Simulator, flat_beta_prior
+from . import mixture_label_probabilities
 
 __all__ = ["SCENARIO"]
 
@@ -30,6 +28,8 @@ def _fit_em(data: em_coins.TossSets, start: Mapping[str, Any], **options: Any) -
 
 
 def _build_model(data: em_coins.TossSets, **options: Any) -> Any:
+    from emtwin.models import interleaved_coins as pm_interleaved
+
     return pm_interleaved.build_model(data.heads, **options)
 
 

@@ -24,7 +24,6 @@ import numpy as np
 
 from emtwin.em_reference import one_coin as em_one_coin
 from emtwin.em_reference.driver import EMResult
-from emtwin.models import one_coin as pm_one_coin
 
 from ..scenario import NO_COMPONENTS, Check, Scenario, Simulator, flat_beta_prior
 
@@ -41,12 +40,16 @@ def _fit_em(data: em_one_coin.Tosses, start: Mapping[str, Any], **options: Any) 
 
 
 def _build_model(data: em_one_coin.Tosses, **options: Any) -> Any:
+    from emtwin.models import one_coin as pm_one_coin
+
     return pm_one_coin.build_model(data.heads, data.tosses, **options)
 
 
 def closed_form_checks(comparison: Any) -> list[Check]:
     """PyMC's MAP, NUTS and ADVI against the exact Beta posterior (see the module docstring)."""
     data = comparison.data
+    from emtwin.models import one_coin as pm_one_coin
+
     a, b = em_one_coin.check_prior(comparison.settings["model_options"].get("prior", pm_one_coin.DEFAULT_PRIOR))
     exact = em_one_coin.posterior(data, (a, b))
     h, n = data.heads, data.tosses
