@@ -22,7 +22,7 @@ from emtwin.em_reference.checks import Whole, check
 from . import datafiles
 from . import result_cache
 from .custom import _SPEC, load_scenario
-from .harness import METHODS
+from .methods import METHODS
 from .parallel import run_all
 from .registry import SCENARIOS
 
@@ -212,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # go to worker processes.
         targets = [name if name in SCENARIOS else load_scenario(name) for name in names]
         chosen = datafiles.choices(args, None if args.all else targets[0])
-        run = functools.partial(result_cache.compare, use_cache=not args.no_cache,
+        # A summary: on a cache hit it is read without importing PyMC (result_cache.py).
+        run = functools.partial(result_cache.summary, use_cache=not args.no_cache,
                                 methods=args.methods, seed=args.seed, n_starts=args.n_starts,
                                 progress=progress and jobs == 1, **chosen.as_kwargs())
         results = run_all(run, targets, jobs=jobs, label=str, describe=lambda c: c.verdict, progress=progress)

@@ -19,18 +19,21 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emtwin.em_reference.checks import check
 from emtwin.em_reference.driver import EMResult, EStep, LogLikelihood, MStep, Params, run_em_multistart
-from emtwin.models import fitting
 
-from .harness import compare_twins
-from .results import Comparison
 from .registry import get_scenario
 from .scenario import NO_COMPONENTS, Components, Scenario
+
+if TYPE_CHECKING:
+    from .results import Comparison
+
+# PyMC (emtwin.models, the harness) is imported in the functions that fit or check a model:
+# the command line imports this module for load_scenario, and a result-cache hit needs no PyMC.
 
 __all__ = [
     "BuilderError",
@@ -92,6 +95,8 @@ def check_params(
     and (with ``support``) give a finite log-likelihood. Each failure is one ``ValueError``
     that starts with ``argument`` (who produced the parameters) and names ``builder``.
     """
+    from emtwin.models import fitting
+
     free = fitting.free_names(model)
     unknown = sorted(set(params) - set(free))
     missing = [n for n in free if n not in params]
@@ -127,6 +132,8 @@ def check_params(
 
 
 def _inside_support(model: Any, params: Params) -> bool:
+    from emtwin.models import fitting
+
     # Both, because a tie under an ordering maps to -inf yet the likelihood stays finite.
     unconstrained = fitting._unconstrained(model, params)
     if not all(np.all(np.isfinite(v)) for v in unconstrained):
@@ -151,6 +158,8 @@ def compare(
     naming what to fix. Registered names go straight to the harness, whose scenarios check
     their own input.
     """
+    from .harness import compare_twins
+
     if isinstance(scenario, str):
         return compare_twins(scenario, data=data, start=start, model_options=model_options, **options)
     if not isinstance(scenario, Scenario):

@@ -13,6 +13,13 @@ better-optimize) under a key made of everything that decides it:
 
 ``progress`` is not part of the key: it changes what is printed, not what is computed.
 
+Each comparison is kept twice under its key: whole (:func:`compare`, for the report and the
+API), and as the :class:`Summary` the command line prints (:func:`summary`). A Comparison
+holds PyMC's fits, ArviZ DataTrees and the derived twin, and unpickling it imports PyMC,
+PyTensor and ArviZ (about 2.5 s); the summary is strings, numbers and checks, so a repeated
+``emtwin compare`` answers without importing any of them. The key reads the packages'
+versions from their metadata, not by importing them.
+
 joblib writes each entry to a temporary file and renames it into place, so two runs at
 once (two terminals, ``--jobs 2``) or a run killed mid-write never leave a half-written
 entry under the name a later run reads: that run finds no entry and computes afresh.
@@ -24,21 +31,24 @@ reads nor writes it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import inspect
 import marshal
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import joblib
 
-from .scenario import Scenario
+from .scenario import Check, Scenario
 
-__all__ = ["cache_dir", "cache_key", "compare"]
+__all__ = ["Summary", "cache_dir", "cache_key", "compare", "summary"]
 
 VERSIONED = ("emtwin", "pymc", "pytensor", "arviz", "numpy", "scipy", "numba")
 # The packages whose .py files make emtwin's source digest.
@@ -70,8 +80,8 @@ def _source_digest() -> str:
     """SHA-256 over emtwin's own .py files (path and content), in a fixed order."""
     digest = hashlib.sha256()
     for package in _PACKAGES:
-        module = importlib.import_module(package)
-        for folder in module.__path__:
+        # find_spec locates a package without running it: importing emtwin.models imports PyMC.
+        for folder in importlib.util.find_spec(package).submodule_search_locations:
             for path in sorted(Path(folder).glob("*.py")):
                 digest.update(f"{package}/{path.name}\0".encode())
                 digest.update(path.read_bytes())
@@ -131,6 +141,40 @@ def cache_key(scenario: str | Scenario, **arguments: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What ``emtwin compare`` prints of a comparison, and no more (module docstring).
+
+    It answers the command line as a :class:`~emtwin.comparisons.results.Comparison` would:
+    ``scenario``, ``verdict``, ``ok``, ``failures`` and ``warnings`` (the failed error and
+    warning checks), ``table()`` and ``to_dict()``, each as the Comparison gave it when it
+    was computed. The full Comparison is :func:`compare`'s.
+    """
+
+    scenario: str
+    verdict: str
+    ok: bool
+    failures: tuple[Check, ...]
+    warnings: tuple[Check, ...]
+    table_text: str
+    record: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, comparison: Any) -> Summary:
+        """The summary of a :class:`~emtwin.comparisons.results.Comparison`."""
+        return cls(comparison.scenario, comparison.verdict, comparison.ok, tuple(comparison.failures),
+                   tuple(comparison.warnings), comparison.table(), comparison.to_dict())
+
+    def table(self) -> str:
+        """The comparison's text table (``Comparison.table()``)."""
+        return self.table_text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready data (``Comparison.to_dict()``); a copy, so the
+        caller may change it."""
+        return copy.deepcopy(dict(self.record))
+
+
 def _compute(key: Mapping[str, Any], scenario: str | Scenario, arguments: Mapping[str, Any]) -> Any:
     """The comparison itself; joblib stores its result under ``key`` (the other two
     arguments are what ``key`` describes, so they are not hashed again)."""
@@ -139,9 +183,21 @@ def _compute(key: Mapping[str, Any], scenario: str | Scenario, arguments: Mappin
     return run_compare(scenario, **arguments)
 
 
+def _summarise(key: Mapping[str, Any], scenario: str | Scenario, arguments: Mapping[str, Any],
+               location: str) -> Summary:
+    """The :class:`Summary` of the comparison under ``key``, read from (or first written
+    to) the whole comparison's entry in ``location``."""
+    return Summary.of(_memorised(location)(key, scenario, arguments))
+
+
 @functools.cache
 def _memorised(location: str) -> Callable[..., Any]:
     return joblib.Memory(location, verbose=0).cache(_compute, ignore=["scenario", "arguments"])
+
+
+@functools.cache
+def _summaries(location: str) -> Callable[..., Summary]:
+    return joblib.Memory(location, verbose=0).cache(_summarise, ignore=["scenario", "arguments", "location"])
 
 
 def compare(scenario: str | Scenario, *, use_cache: bool = True, **arguments: Any) -> Any:
@@ -153,3 +209,15 @@ def compare(scenario: str | Scenario, *, use_cache: bool = True, **arguments: An
         return run_compare(scenario, **arguments)
     key = cache_key(scenario, **arguments)
     return _memorised(str(cache_dir()))(key, scenario, arguments)
+
+
+def summary(scenario: str | Scenario, *, use_cache: bool = True, **arguments: Any) -> Summary:
+    """What the command line prints of :func:`compare`'s comparison, as a :class:`Summary`.
+
+    A hit reads the summary's own entry alone: no PyMC, PyTensor or ArviZ is imported. A miss
+    computes (or reads) the whole comparison, keeps both entries and summarises it.
+    """
+    if not use_cache:
+        return Summary.of(compare(scenario, use_cache=False, **arguments))
+    location = str(cache_dir())
+    return _summaries(location)(cache_key(scenario, **arguments), scenario, arguments, location)
