@@ -162,8 +162,9 @@ class Summary:
     @classmethod
     def of(cls, comparison: Any) -> Summary:
         """The summary of a :class:`~emtwin.comparisons.results.Comparison`."""
-        return cls(comparison.scenario, comparison.verdict, comparison.ok, tuple(comparison.failures),
-                   tuple(comparison.warnings), comparison.table(), comparison.to_dict())
+        return cls(str(comparison.scenario), str(comparison.verdict), bool(comparison.ok),
+                   tuple(map(_plain, comparison.failures)), tuple(map(_plain, comparison.warnings)),
+                   comparison.table(), comparison.to_dict())
 
     def table(self) -> str:
         """The comparison's text table (``Comparison.table()``)."""
@@ -173,6 +174,19 @@ class Summary:
         """The comparison as JSON-ready data (``Comparison.to_dict()``); a copy, so the
         caller may change it."""
         return copy.deepcopy(dict(self.record))
+
+
+def _plain(check: Check) -> Check:
+    """``check`` holding built-in types only: a value computed by ArviZ may be a NumPy or
+    xarray scalar, and unpickling an xarray object would import xarray again."""
+    def number(value: Any) -> Any:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+
+    return Check(str(check.name), bool(check.passed), number(check.value), number(check.tolerance),
+                 str(check.detail), str(check.severity))
 
 
 def _compute(key: Mapping[str, Any], scenario: str | Scenario, arguments: Mapping[str, Any]) -> Any:

@@ -130,3 +130,10 @@ def test_summary_lines_align_every_column():
         "gaussian-mixture-2d  agree             warnings: ADVI loss settled",
         "coin-sets            disagree          failed: EM vs MAP parameters",
     ]
+
+
+def test_the_methods_the_command_line_parses_are_the_harness_s_method_table():
+    # comparisons/methods.py keeps the names apart so --methods parses without PyMC.
+    from emtwin.comparisons import harness, methods
+
+    assert methods.METHODS == tuple(harness.FITS) == harness.METHODS == ("map", "advi", "nuts")

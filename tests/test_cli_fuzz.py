@@ -73,7 +73,7 @@ def _stub_compare(target, *, methods, seed, n_starts, progress, use_cache=True, 
 def test_any_argv_ends_in_a_result_help_or_one_clean_error(argv):
     count_case("CLI fuzz: argv -> result, help or a clean error (exit 2)")
     out, err = io.StringIO(), io.StringIO()
-    with mock.patch.object(cli.result_cache, "compare", _stub_compare), \
+    with mock.patch.object(cli.result_cache, "summary", _stub_compare), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli.main(argv)

@@ -4,7 +4,9 @@ input is part of the key, and that no half-written entry is ever read."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 
 from emtwin.comparisons import custom, registry, result_cache
+from emtwin.comparisons.scenario import Check
 from emtwin.em_reference import coins
 
 CALLS: list[dict] = []
@@ -184,3 +187,85 @@ def test_a_real_comparison_round_trips(monkeypatch, tmp_path):
     assert cached is not fresh and cached.table() == fresh.table()
     assert cached.em.loglik_trace.tolist() == fresh.em.loglik_trace.tolist()
     assert Path(result_cache.cache_dir()) == tmp_path / "cache"
+
+
+class _Finished:
+    """A finished comparison, as far as a Summary reads one."""
+
+    def __init__(self, scenario, seed):
+        self.scenario, self.verdict, self.ok = scenario, "agree", True
+        self.failures = []
+        self.warnings = [Check("ADVI loss settled", False, np.float64(0.02), 0.01, "moving", "warning")]
+        self.seed = seed
+
+    def table(self):
+        return f"{self.scenario} seed {self.seed}"
+
+    def to_dict(self):
+        return {"scenario": self.scenario, "seed": self.seed}
+
+
+def _finished_compare(scenario, **arguments):
+    CALLS.append(arguments)
+    return _Finished(scenario, arguments["seed"])
+
+
+def test_a_summary_is_kept_beside_the_comparison_and_a_hit_reads_it_alone(stub, monkeypatch):
+    monkeypatch.setattr(custom, "compare", _finished_compare)
+    whole = result_cache.compare("coin-sets", **BASE)
+    assert len(CALLS) == 1
+    first = result_cache.summary("coin-sets", **BASE)
+    assert len(CALLS) == 1  # summarised from the whole comparison's entry, not recomputed
+    assert (first.table(), first.to_dict(), first.verdict, first.ok) == (whole.table(), whole.to_dict(), "agree", True)
+    assert [(c.name, type(c.value)) for c in first.warnings] == [("ADVI loss settled", float)]
+    monkeypatch.setattr(result_cache, "_memorised", None)  # a hit that touched the whole entry would fail
+    again = result_cache.summary("coin-sets", **BASE)
+    assert again == first and again is not first and len(CALLS) == 1
+    again.to_dict()["seed"] = 99
+    assert again.to_dict()["seed"] == 0  # the caller gets a copy
+    assert result_cache.summary("coin-sets", use_cache=False, **BASE) == first and len(CALLS) == 2
+
+
+def _modules_unpickling_needs(obj) -> set[str]:
+    """The modules whose classes unpickling ``obj`` looks up (each one is imported)."""
+    found = set()
+
+    class Recording(pickle.Unpickler):
+        def find_class(self, module, name):
+            found.add(module)
+            return super().find_class(module, name)
+
+    Recording(io.BytesIO(pickle.dumps(obj))).load()
+    return found
+
+
+def test_a_summary_of_every_method_holds_no_pymc_arviz_or_xarray_object(coin_sets_comparison):
+    summary = result_cache.Summary.of(coin_sets_comparison)
+    assert summary.table() == coin_sets_comparison.table()
+    assert summary.to_dict() == coin_sets_comparison.to_dict()
+    whole = _modules_unpickling_needs(coin_sets_comparison)
+    # What the Summary leaves out: DataTrees, and emtwin modules that import PyMC and ArviZ.
+    assert {"xarray.core.datatree", "emtwin.models.fitting", "emtwin.comparisons.derived_twin"} <= whole, whole
+    assert _modules_unpickling_needs(summary) == {"emtwin.comparisons.result_cache"}
+
+
+# Runs the command line, then says on stderr which of the heavy packages it imported.
+_WATCHED_CLI = textwrap.dedent("""
+    import sys
+    from emtwin.comparisons import cli
+    code = cli.main(sys.argv[1:])
+    heavy = {"pymc", "pytensor", "arviz", "xarray", "matplotlib", "bokeh"}
+    print("imported:", ",".join(sorted(heavy & {m.split(".")[0] for m in sys.modules})) or "none", file=sys.stderr)
+    sys.exit(code)
+""")
+
+
+def test_a_cache_hit_on_the_command_line_imports_neither_pymc_pytensor_nor_arviz(tmp_path):
+    env = {**os.environ, "EMTWIN_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", _WATCHED_CLI, "compare", "coin-sets", "--methods", "map", "--quiet"],
+                           env=env, capture_output=True, text=True, timeout=300) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    miss, hit = runs
+    assert "pymc" in miss.stderr.splitlines()[-1]  # the miss computes, so the check sees imports
+    assert hit.stderr.splitlines()[-1] == "imported: none"
+    assert hit.stdout == miss.stdout and "verdict: AGREE" in hit.stdout
