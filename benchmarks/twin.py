@@ -110,8 +110,13 @@ def scenario_speed(name: str, seed: int = 0) -> ScenarioSpeed:
                          advi_s, gradients, nuts_s, _load())
 
 
+# -P: the working directory stays off sys.path. Run from a checkout, its emtwin/ folder would
+# shadow the baseline's installed package, and every metadata look-up would list that folder.
+_MAIN = ["-P", "-c", "import sys; from emtwin.comparisons.cli import main; sys.exit(main())"]
+
+
 def _time_command(python: str, arguments: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
-    command = [python, "-c", "import sys; from emtwin.comparisons.cli import main; sys.exit(main())", *arguments]
+    command = [python, *_MAIN, *arguments]
     began = time.perf_counter()
     child = subprocess.run(command, env=env, capture_output=True, text=True)
     return time.perf_counter() - began, child.returncode
@@ -121,15 +126,26 @@ def _without_flag(arguments: Sequence[str], flag: str) -> list[str]:
     return [a for a in arguments if a != flag]
 
 
+def _knows_flag(python: str, flag: str) -> bool:
+    """Whether that interpreter's ``emtwin compare`` takes ``flag`` (an older commit may not)."""
+    command = [python, *_MAIN, "compare", "--help"]
+    return flag in subprocess.run(command, capture_output=True, text=True).stdout
+
+
 def target_timings(baseline: str | None, repeats: int) -> list[dict[str, Any]]:
     """Each target command ``repeats`` times (ours, then the baseline's, in turn)."""
     rows = []
+    # A commit before the result cache has no --no-cache flag either: it always computes.
+    keep_no_cache = baseline is not None and _knows_flag(baseline, "--no-cache")
     with tempfile.TemporaryDirectory(prefix="emtwin-bench-") as tmp:
         env = {**os.environ, "EMTWIN_CACHE_DIR": f"{tmp}/cache"}
         for name, template, limit, cached in TARGETS:
             arguments = [a.format(tmp=tmp) for a in template] + ["--quiet"]
+            their_arguments = arguments if keep_no_cache else _without_flag(arguments, "--no-cache")
             if cached:  # the first run fills the cache; the timed ones read it
                 _time_command(sys.executable, arguments, env)
+                if baseline:  # its own entry: the key holds emtwin's source digest
+                    _time_command(baseline, their_arguments, env)
             ours, theirs, loads, codes = [], [], [], set()
             n = repeats if "--all" not in arguments else 1
             for _ in range(n):
@@ -137,9 +153,8 @@ def target_timings(baseline: str | None, repeats: int) -> list[dict[str, Any]]:
                 seconds, code = _time_command(sys.executable, arguments, env)
                 ours.append(seconds)
                 codes.add(code)
-                if baseline and not cached:
-                    # The commit before has no result cache and no --no-cache flag.
-                    theirs.append(_time_command(baseline, _without_flag(arguments, "--no-cache"), env)[0])
+                if baseline:
+                    theirs.append(_time_command(baseline, their_arguments, env)[0])
             row = {"target": name, "limit_s": limit, "ours_s": ours, "baseline_s": theirs, "load": loads,
                    "exit_codes": sorted(codes), "median_s": statistics.median(ours)}
             row["status"] = "PASS" if row["median_s"] <= limit else "MISS"
