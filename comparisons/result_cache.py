@@ -51,8 +51,8 @@ from .scenario import Check, Scenario
 __all__ = ["Summary", "cache_dir", "cache_key", "compare", "summary"]
 
 VERSIONED = ("emtwin", "pymc", "pytensor", "arviz", "numpy", "scipy", "numba")
-# The packages whose .py files make emtwin's source digest.
-_PACKAGES = ("emtwin", "emtwin.em_reference", "emtwin.models", "emtwin.comparisons", "emtwin.comparisons.scenarios")
+# The packages whose .py files, sub-packages' included, make emtwin's source digest.
+_PACKAGES = ("emtwin", "emtwin.em_reference", "emtwin.models", "emtwin.comparisons")
 
 
 def cache_dir() -> Path:
@@ -79,13 +79,21 @@ def _versions() -> dict[str, str]:
 def _source_digest() -> str:
     """SHA-256 over emtwin's own .py files (path and content), in a fixed order."""
     digest = hashlib.sha256()
+    for name, path in _source_files():
+        digest.update(f"{name}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _source_files() -> list[tuple[str, Path]]:
+    """Every .py file of emtwin's packages and their sub-packages (``comparisons/scenarios/``
+    and any added later), as (package/relative path, path), sorted."""
+    files = []
     for package in _PACKAGES:
         # find_spec locates a package without running it: importing emtwin.models imports PyMC.
         for folder in importlib.util.find_spec(package).submodule_search_locations:
-            for path in sorted(Path(folder).glob("*.py")):
-                digest.update(f"{package}/{path.name}\0".encode())
-                digest.update(path.read_bytes())
-    return digest.hexdigest()
+            files += [(f"{package}/{path.relative_to(folder).as_posix()}", path) for path in Path(folder).rglob("*.py")]
+    return sorted(files)
 
 
 def _code(fn: Any) -> Any:

@@ -269,3 +269,12 @@ def test_a_cache_hit_on_the_command_line_imports_neither_pymc_pytensor_nor_arviz
     assert "pymc" in miss.stderr.splitlines()[-1]  # the miss computes, so the check sees imports
     assert hit.stderr.splitlines()[-1] == "imported: none"
     assert hit.stdout == miss.stdout and "verdict: AGREE" in hit.stdout
+
+
+def test_the_source_digest_reads_every_python_file_of_emtwin_sub_packages_included():
+    root = Path(__file__).resolve().parents[1]
+    expected = {f"emtwin.{box}/{p.relative_to(root / box).as_posix()}"
+                for box in ("em_reference", "models", "comparisons") for p in (root / box).rglob("*.py")}
+    names = [name for name, _ in result_cache._source_files()]
+    assert expected <= set(names) and "emtwin.comparisons/scenarios/coin_sets.py" in names
+    assert "emtwin/__init__.py" in names and names == sorted(set(names))
