@@ -210,7 +210,8 @@ def _checks_posterior(
                   # evidence either way. The functionals carry the error check instead.
                   + ("" if identifiable else " (not failed: EM's point on the flat ridge depends on its start)")
                   # An informative prior moves the posterior away from the MLE on purpose.
-                  + ("" if flat_prior else " (not failed: the prior is not flat, so the posterior need not cover the MLE)"),
+                  + ("" if flat_prior else
+                     " (not failed: the prior is not flat, so the posterior need not cover the MLE)"),
                   "error" if identifiable and flat_prior else "info")
         )
         d = nuts.diagnostics
