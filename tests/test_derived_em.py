@@ -341,3 +341,9 @@ def test_derived_must_be_a_bool(value):
     assert str(err.value) == (
         f"derived must be one of True, False (whether to run the EM derived from the PyMC model); got {value!r}."
     )
+
+
+def test_keep_order_must_be_a_bool(poisson):
+    with pytest.raises(ValueError) as err:
+        emtwin.derive_em(poisson.build, poisson.counts, poisson.start, keep_order=0)
+    assert str(err.value) == "keep_order must be True or False; got 0."
