@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--jobs", type=_checked_option("jobs", Whole(1)), default=1, metavar="N",
                      help="with --all: scenarios run at once, one process each (default 1; on 2 cores "
                           "2 was slower, as each scenario's NUTS already uses both)")
+    cmp.add_argument("--no-derived", action="store_true",
+                     help="skip the third twin, the EM derived from the PyMC model (and the compile of its Q); "
+                          "under a prior that is not flat MAP is then reported, not held to MAP-EM")
     cmp.add_argument("--no-cache", action="store_true",
                      help="compute afresh: neither read nor write the result cache "
                           "($EMTWIN_CACHE_DIR, else $XDG_CACHE_HOME/emtwin, else ~/.cache/emtwin)")
@@ -215,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A summary: on a cache hit it is read without importing PyMC (result_cache.py).
         run = functools.partial(result_cache.summary, use_cache=not args.no_cache,
                                 methods=args.methods, seed=args.seed, n_starts=args.n_starts,
+                                derived=not args.no_derived,
                                 progress=progress and jobs == 1, **chosen.as_kwargs())
         results = run_all(run, targets, jobs=jobs, label=str, describe=lambda c: c.verdict, progress=progress)
     except (ValueError, FloatingPointError) as err:  # bad input, or a start EM cannot use

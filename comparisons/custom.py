@@ -151,7 +151,7 @@ def compare(
 ) -> Comparison:
     """Run both twins of a scenario and compare them: :func:`emtwin.comparisons.harness.compare_twins`
     (same arguments: ``methods``, ``seed``, ``n_starts``, ``nuts_options``, ``advi_options``,
-    ``progress``), with a :class:`Scenario` object's input checked first.
+    ``progress``, ``derived``), with a :class:`Scenario` object's input checked first.
 
     For a :class:`Scenario` the model is built once, here: a builder that raises, or a start
     whose names or shapes do not match the model's free variables, gives one ``ValueError``

@@ -6,13 +6,21 @@ must then follow one trajectory: at every iteration the parameters within 1e-8 a
 log-likelihood within 1e-10 relative (also on the interleaved coins' ridge, where Q is
 strictly concave for fixed responsibilities though the likelihood is flat).
 
+Under a prior that is not flat the hand-written EM still climbs the likelihood, while MAP
+climbs the posterior. The derived twin then runs as MAP-EM (the model's log-priors in Q),
+and :func:`map_em_checks` holds MAP to it: parameters within 1e-4, log-density (priors
+included, no Jacobian: ``find_MAP``'s objective) within 1e-8 relative. So "MAP agrees"
+means the same under every prior.
+
 :func:`derived_twin` returns the derived run, its checks and its table column; the harness
-calls it once per comparison. For a custom scenario, :func:`step_check` runs
-:func:`emtwin.check_steps` on the user's own E-step and M-step.
+calls it once per comparison (``compare(..., derived=False)`` skips it, and with it the
+compile of Q). For a custom scenario, :func:`step_check` runs :func:`emtwin.check_steps`
+on the user's own E-step and M-step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +29,7 @@ from typing import Any
 import numpy as np
 from pymc.distributions.mixture import MixtureRV
 
+from emtwin.em_reference.components import align
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting
 from emtwin.models.derived import derive_em
@@ -29,10 +38,16 @@ from emtwin.models.steps import StepCheck, check_steps
 from .results import flatten
 from .scenario import Check, Scenario
 
-__all__ = ["DERIVED_LOGLIK_RTOL", "DERIVED_PARAM_ATOL", "DerivedTwin", "derived_twin", "has_mixture", "step_check"]
+__all__ = [
+    "DERIVED_LOGLIK_RTOL", "DERIVED_PARAM_ATOL", "MAP_EM_LOGP_RTOL", "MAP_EM_PARAM_ATOL", "DerivedTwin", "derived_twin",
+    "has_mixture", "map_em_checks", "step_check",
+]
 
 DERIVED_PARAM_ATOL = 1e-8  # per iteration, every parameter (EM's names and units)
 DERIVED_LOGLIK_RTOL = 1e-10  # per iteration, relative
+# MAP held to MAP-EM: DESIGN.md's EM-vs-MAP tolerances, the posterior's mode in place of the MLE.
+MAP_EM_PARAM_ATOL = 1e-4
+MAP_EM_LOGP_RTOL = 1e-8
 
 
 @dataclass(frozen=True)
@@ -52,9 +67,12 @@ class DerivedTwin:
     columns : dict of str to dict
         ``{"derived_em": {row name: value}}``: one table column, rows named as ``flatten``.
     max_param_diff, max_loglik_rel : float
-        Largest per-iteration difference from the hand-written EM over the common rows.
+        Largest per-iteration difference from the hand-written EM over the common rows
+        (NaN for MAP-EM, which climbs another function).
     seconds_per_iteration : float
         Derived EM's wall-clock time per iteration (compilation included on a first call).
+    priors : bool
+        Whether the model's log-priors were in Q (MAP-EM: the prior is not flat).
     """
 
     em: EMResult | None
@@ -65,6 +83,12 @@ class DerivedTwin:
     max_loglik_rel: float
     seconds_per_iteration: float
     timings: dict[str, float] = field(default_factory=dict)
+    priors: bool = False
+
+    @property
+    def label(self) -> str:
+        """What the run is called in tables and checks: ``"derived EM"`` or ``"MAP-EM"``."""
+        return "MAP-EM" if self.priors else "derived EM"
 
 
 def has_mixture(model: Any) -> bool:
@@ -79,7 +103,9 @@ def _em_named(model: Any, params: Mapping[str, Any], names: list[str]) -> Params
     return {n: reported[n] for n in names}
 
 
-def derived_twin(sc: Scenario, data: Any, start: Mapping[str, Any], model: Any, em: EMResult) -> DerivedTwin:
+def derived_twin(
+    sc: Scenario, data: Any, start: Mapping[str, Any], model: Any, em: EMResult, *, priors: bool = False
+) -> DerivedTwin:
     """Run the derived EM from ``em``'s start and compare it with ``em`` every iteration.
 
     Parameters
@@ -95,36 +121,63 @@ def derived_twin(sc: Scenario, data: Any, start: Mapping[str, Any], model: Any, 
         The built PyMC twin (compiled pieces are cached on it).
     em : EMResult
         The hand-written run, components in the model's order (as the harness passes it).
+    priors : bool
+        The prior is not flat: run MAP-EM (the model's log-priors in Q), the twin MAP is
+        held to (:func:`map_em_checks`); it is not held to the hand-written EM, which
+        climbs the likelihood.
     """
     em_start = {name: np.asarray(trace[0], dtype=float) for name, trace in em.param_trace.items()}
-    comp = sc.components
-
     free = fitting.free_names(model)
     model_start = {n: v for n, v in sc.to_model(em_start).items() if n in free}
     t = time.perf_counter()
+    # A prior may put the posterior's mode where components tie (Beta(20, 20) on the coin
+    # sets: θ_A = θ_B), the ordered coordinates' boundary, where MAP-EM in them stalls 3e-5
+    # short. So MAP-EM climbs without the ordering, where the order can be restored after.
+    unordered = priors and bool(sc.components.params) and all(p in free for p in sc.components.params)
     try:
-        run = derive_em(lambda _data: model, data, model_start, tol=em.tol, max_iter=max(em.n_iter + 1, 10_000))
+        run = derive_em(lambda _data: model, data, model_start, tol=em.tol, max_iter=max(em.n_iter + 1, 10_000),
+                        priors=priors, keep_order=not unordered)
     except ValueError as err:
         # E.g. a start on a bound of the model's support, where its unconstrained value is
         # infinite: reported, not hidden, and not a disagreement of the other twins.
         return DerivedTwin(None, {}, [Check("derived EM", False, np.nan, np.nan, f"not run: {err}", "info")], {},
-                           np.nan, np.nan, np.nan)
+                           np.nan, np.nan, np.nan, priors=priors)
     elapsed = time.perf_counter() - t
+    if unordered:
+        run = dataclasses.replace(run, params=sc.components.canonical(run.params))
+    final = _em_named(model, run.params, list(em.params))
+    if priors:
+        checks, param_diff, ll_rel = [_map_em_run(run)], np.nan, np.nan
+    else:
+        checks, param_diff, ll_rel = _same_trajectory(model, run, em)
+    return DerivedTwin(
+        em=run,
+        params=final,
+        checks=checks,
+        columns={"derived_em": flatten(final, sc.components)},
+        max_param_diff=param_diff,
+        max_loglik_rel=ll_rel,
+        seconds_per_iteration=elapsed / max(run.n_iter, 1),
+        timings={"derived_em": elapsed},
+        priors=priors,
+    )
 
-    names = list(em.params)
+
+def _same_trajectory(model: Any, run: EMResult, em: EMResult) -> tuple[list[Check], float, float]:
+    """The derived run against the hand-written one, row by row: the checks, the largest
+    parameter difference and the largest relative log-likelihood difference."""
+    free, names = fitting.free_names(model), list(em.params)
     rows = min(run.n_iter, em.n_iter) + 1
     param_diff = 0.0
     worst = (0, names[0])
     for t_ in range(rows):
         derived_row = _em_named(model, {n: run.param_trace[n][t_] for n in free}, names)
-        hand_row = {n: em.param_trace[n][t_] for n in names}
         for n in names:
-            gap = float(np.max(np.abs(np.asarray(derived_row[n]) - np.asarray(hand_row[n])), initial=0.0))
+            gap = float(np.max(np.abs(np.asarray(derived_row[n]) - np.asarray(em.param_trace[n][t_])), initial=0.0))
             if gap > param_diff:
                 param_diff, worst = gap, (t_, n)
     ll_rel = float(np.max(np.abs(run.loglik_trace[:rows] - em.loglik_trace[:rows])
                           / np.maximum(np.abs(em.loglik_trace[:rows]), 1.0)))
-    final = _em_named(model, run.params, names)
     checks = [
         Check("derived EM: same parameters every iteration", param_diff <= DERIVED_PARAM_ATOL, param_diff,
               DERIVED_PARAM_ATOL,
@@ -136,16 +189,57 @@ def derived_twin(sc: Scenario, data: Any, start: Mapping[str, Any], model: Any, 
               f"derived {run.n_iter}, hand-written {em.n_iter} iterations to a change below {em.tol:g} (each in its own parameters' units)",
               "info"),
     ]
-    return DerivedTwin(
-        em=run,
-        params=final,
-        checks=checks,
-        columns={"derived_em": flatten(final, comp)},
-        max_param_diff=param_diff,
-        max_loglik_rel=ll_rel,
-        seconds_per_iteration=elapsed / max(run.n_iter, 1),
-        timings={"derived_em": elapsed},
+    return checks, param_diff, ll_rel
+
+
+def _map_em_run(run: EMResult) -> Check:
+    return Check(
+        "MAP-EM converged", run.converged, float(run.n_iter), run.tol,
+        f"the prior is not flat: the EM derived from the PyMC model has the model's log-priors in Q and climbs "
+        f"to the posterior mode (MAP-EM), {run.n_iter} iterations to a change below {run.tol:g}"
+        + ("" if run.converged else " NOT reached (stopped at the cap)")
+        + "; MAP is held to it, not to the hand-written EM, which climbs the likelihood",
+        "info",
     )
+
+
+def _log_density(model: Any, params: Mapping[str, Any]) -> float:
+    """The model's log-density, priors included and the transforms' Jacobian left out:
+    the objective MAP (``find_MAP``) and MAP-EM maximise (nats)."""
+    free = fitting.free_names(model)
+    logp, _ = fitting._objective_fn(model)(*fitting._unconstrained(model, {n: params[n] for n in free}))
+    return float(logp)
+
+
+def map_em_checks(map_fit: fitting.MAPFit, derived: DerivedTwin, model: Any, sc: Scenario) -> list[Check]:
+    """MAP held to MAP-EM (both maximise the log-posterior): parameters within
+    :data:`MAP_EM_PARAM_ATOL` under EM's names, log-density within :data:`MAP_EM_LOGP_RTOL`
+    relative. Errors: a MAP that is not the posterior's mode fails them, as does a MAP-EM
+    that left the prior out of Q.
+
+    ``map_fit`` holds EM's parameter names (as the harness keeps it); ``derived`` is the
+    MAP-EM run on ``model``.
+    """
+    comp = sc.components
+    names = list(map_fit.params)
+    mine = {n: derived.params[n] for n in names}
+    if comp.params:
+        mine, _ = align(map_fit.params, mine, comp.params)
+    ours, theirs = flatten(mine, comp), flatten(map_fit.params, comp)
+    diffs = {k: abs(ours[k] - theirs[k]) for k in ours}
+    worst = max(diffs, key=diffs.get)
+    free = fitting.free_names(model)
+    logp_em = _log_density(model, derived.em.params)
+    logp_map = _log_density(model, {n: v for n, v in sc.to_model(comp.canonical(map_fit.params)).items() if n in free})
+    rel = abs(logp_em - logp_map) / max(abs(logp_em), 1.0)
+    return [
+        Check("MAP-EM vs MAP parameters", diffs[worst] <= MAP_EM_PARAM_ATOL, diffs[worst], MAP_EM_PARAM_ATOL,
+              f"largest difference {diffs[worst]:.2e} at {worst} between MAP and the EM derived from the model "
+              "with its priors in Q (both climb the log-posterior)"),
+        Check("MAP-EM vs MAP log-density", rel <= MAP_EM_LOGP_RTOL, rel, MAP_EM_LOGP_RTOL,
+              f"log-density (priors included, no Jacobian) MAP-EM {logp_em:.10g}, MAP {logp_map:.10g} "
+              f"(relative difference {rel:.1e})"),
+    ]
 
 
 def step_check(sc: Scenario, data: Any, start: Mapping[str, Any], model: Any) -> tuple[StepCheck, Check] | None:

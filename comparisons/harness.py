@@ -43,12 +43,12 @@ import numpy as np
 from scipy.signal import find_peaks
 from scipy.stats import gaussian_kde
 
-from emtwin.em_reference.checks import check
+from emtwin.em_reference.checks import OneOf, check
 from emtwin.em_reference.components import align, align_draws, permute_components, reorder_result
 from emtwin.em_reference.driver import EMResult, Params
 from emtwin.models import fitting, precision
 
-from .derived_twin import DerivedTwin, derived_twin, has_mixture, step_check
+from .derived_twin import DerivedTwin, derived_twin, has_mixture, map_em_checks, step_check
 from .registry import get_scenario
 from .model_memo import shared_model
 from .results import Comparison, Row, flatten, row_name
@@ -154,11 +154,15 @@ def same_likelihood(em_ll: float, model_ll: float, model: Any, who: str = "EM's"
 
 def _checks_em_map(
     comp: Components, em_params: Params, em_ll: float, em_ll_pymc: float, map_fit: fitting.MAPFit | None,
-    identifiable: bool, map_is_mle: bool, model: Any,
+    identifiable: bool, map_is_mle: bool, model: Any, held_to_map_em: bool = False,
 ) -> list[Check]:
+    """EM against MAP: errors under a flat prior (MAP is the MLE), else info. Under a prior
+    that is not flat, ``held_to_map_em`` says MAP is checked against MAP-EM instead."""
     checks = [same_likelihood(em_ll, em_ll_pymc, model)]
     if map_fit is None:
         return checks
+    not_mle = (" (not failed: the prior is not flat, so MAP is not the MLE"
+               + ("; MAP is held to MAP-EM below)" if held_to_map_em else ")"))
     checks.append(
         Check("MAP optimiser converged", map_fit.success, float(map_fit.n_iter), np.nan,
               f"{map_fit.n_iter} iterations: {map_fit.message}")
@@ -174,7 +178,7 @@ def _checks_em_map(
             PARAM_ATOL,
             f"largest difference {diffs[worst]:.2e} at {worst}"
             + ("" if identifiable else " (not failed: the likelihood is flat along a direction, see below)")
-            + ("" if map_is_mle else " (not failed: the prior is not flat, so MAP is not the MLE)"),
+            + ("" if map_is_mle else not_mle),
             "error" if identifiable and map_is_mle else "info",
         )
     )
@@ -183,7 +187,7 @@ def _checks_em_map(
     checks.append(
         Check("EM vs MAP log-likelihood", rel <= LOGLIK_RTOL, rel, LOGLIK_RTOL,
               f"EM {em_ll:.10g}, MAP {map_fit.log_likelihood:.10g} (relative difference {rel:.1e})"
-              + ("" if map_is_mle else " (not failed: the prior is not flat, so MAP is not the MLE)")
+              + ("" if map_is_mle else not_mle)
               + (f"; {why}" if why else ""),
               "error" if map_is_mle else "info")
     )
@@ -191,7 +195,8 @@ def _checks_em_map(
 
 
 def _checks_posterior(
-    rows: list[Row], advi: fitting.PosteriorFit | None, nuts: fitting.PosteriorFit | None, identifiable: bool = True
+    rows: list[Row], advi: fitting.PosteriorFit | None, nuts: fitting.PosteriorFit | None, identifiable: bool = True,
+    flat_prior: bool = True,
 ) -> list[Check]:
     checks = []
     if nuts is not None:
@@ -203,8 +208,11 @@ def _checks_posterior(
                   + f"; largest |mean − MLE| = {abs(worst.z_nuts or 0):.2f} SD at {worst.name}"
                   # On a ridge EM's answer is one arbitrary maximiser: where it stopped is not
                   # evidence either way. The functionals carry the error check instead.
-                  + ("" if identifiable else " (not failed: EM's point on the flat ridge depends on its start)"),
-                  "error" if identifiable else "info")
+                  + ("" if identifiable else " (not failed: EM's point on the flat ridge depends on its start)")
+                  # An informative prior moves the posterior away from the MLE on purpose.
+                  + ("" if flat_prior else
+                     " (not failed: the prior is not flat, so the posterior need not cover the MLE)"),
+                  "error" if identifiable and flat_prior else "info")
         )
         d = nuts.diagnostics
         healthy = d["divergences"] == 0 and d["max_rhat"] <= RHAT_MAX
@@ -248,6 +256,12 @@ class Inputs:
     model_options: dict[str, Any]
     options: dict[str, dict[str, Any]]  # per method: the caller's options over the scenario's
     progress: bool
+    derived: bool = True  # run the derived twin (EM from the PyMC model; MAP-EM under a prior)
+
+    @property
+    def flat_prior(self) -> bool:
+        """Whether the twin's priors are flat for these options, so that MAP is the MLE."""
+        return self.scenario.map_is_mle(dict(self.model_options))
 
     def announce(self, what: str) -> str:
         return f"[{self.scenario.name}] {what}"
@@ -275,6 +289,7 @@ def compare_twins(
     nuts_options: Mapping[str, Any] | None = None,
     advi_options: Mapping[str, Any] | None = None,
     progress: bool = False,
+    derived: bool = True,
 ) -> Comparison:
     """Run a scenario's EM twin and PyMC twin and compare them (the harness itself; users
     call :func:`emtwin.compare`, which checks a Scenario object's input first, then this).
@@ -304,13 +319,20 @@ def compare_twins(
         Passed to :func:`emtwin.models.fitting.fit_nuts` / ``fit_advi``.
     progress : bool
         Print stage lines to stderr and show PyMC's progress bars.
+    derived : bool
+        Run the third twin, the EM derived from the PyMC model (for a model with an observed
+        ``pm.Mixture``): held to the hand-written EM every iteration under flat priors, and
+        run as MAP-EM, the twin MAP is held to, under a prior that is not flat. ``False``
+        skips it and the compile of its Q (about a second per model); MAP under such a prior
+        is then reported against EM, not checked. A custom scenario's own step check runs
+        either way.
 
     Returns
     -------
     Comparison
     """
     inputs = _inputs(scenario, data, start, methods, seed, n_starts, model_options,
-                     {"nuts": nuts_options, "advi": advi_options}, progress)
+                     {"nuts": nuts_options, "advi": advi_options}, progress, derived)
     timings: dict[str, float] = {}
     em = _run_em(inputs, timings)
     twin = _build_twin(inputs, em, timings)
@@ -321,12 +343,13 @@ def compare_twins(
 
 def _inputs(
     scenario: Any, data: Any, start: Any, methods: Any, seed: Any, n_starts: Any, model_options: Any,
-    method_options: Mapping[str, Any], progress: bool,
+    method_options: Mapping[str, Any], progress: bool, derived: Any = True,
 ) -> Inputs:
     """Stage 1: every argument checked, before EM runs or PyMC compiles."""
     sc = scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
     methods = _check_methods(methods)
     seed, n_starts = check("seed", seed), check("n_starts", n_starts)
+    derived = check("derived", derived, OneOf((True, False)), "whether to run the EM derived from the PyMC model")
     if start is not None and not isinstance(start, Mapping):
         raise ValueError(
             f"start must be a dict of parameter name -> value, e.g. "
@@ -342,7 +365,7 @@ def _inputs(
     data_given = data is not None
     data = sc.make_data() if data is None else data
     start = dict(sc.start_for(data, data_given=data_given) if start is None else start)
-    return Inputs(sc, data, start, methods, seed, n_starts, model_options, options, progress)
+    return Inputs(sc, data, start, methods, seed, n_starts, model_options, options, progress, derived)
 
 
 def _run_em(inputs: Inputs, timings: dict[str, float]) -> EMResult:
@@ -416,12 +439,18 @@ class Oracle:
 
 
 def _run_oracle(inputs: Inputs, em: EMResult, twin: Twin, timings: dict[str, float]) -> Oracle:
-    """Stage 5: the EM derived from the model, from the hand-written run's start, and the
-    step check of a custom scenario's own steps."""
-    sc = inputs.scenario
-    with _stage(timings, "derived_em", inputs.progress, inputs.announce("EM derived from the PyMC model ...")):
-        derived = derived_twin(sc, inputs.data, inputs.start, twin.model, em) if has_mixture(twin.model) else None
-        stepped = step_check(sc, inputs.data, inputs.start, twin.model)
+    """Stage 5: the EM derived from the model, from the hand-written run's start (MAP-EM
+    when the prior is not flat; skipped with ``derived=False``), and the step check of a
+    custom scenario's own steps."""
+    sc, derived = inputs.scenario, None
+    if inputs.derived and has_mixture(twin.model):
+        what = "EM" if inputs.flat_prior else "MAP-EM (the prior is not flat)"
+        with _stage(timings, "derived_em", inputs.progress, inputs.announce(f"{what} derived from the PyMC model ...")):
+            derived = derived_twin(sc, inputs.data, inputs.start, twin.model, em, priors=not inputs.flat_prior)
+    stepped = None
+    if sc.steps is not None:
+        with _stage(timings, "step_check", inputs.progress):
+            stepped = step_check(sc, inputs.data, inputs.start, twin.model)
     return Oracle(derived, *(stepped if stepped else (None, None)))
 
 
@@ -432,19 +461,23 @@ def _result(
     sc, comp = inputs.scenario, inputs.scenario.components
     map_fit, advi, nuts = (fits.get(name) for name in ("map", "advi", "nuts"))
     identifiable = twin.curvature.identifiable
-    rows = _rows(comp, em.params, map_fit, advi, nuts)
-    functional_checks, functionals = _functionals(sc, em.params, map_fit, advi, nuts)
+    rows = _rows(comp, em.params, map_fit, advi, nuts, oracle.derived)
+    # Under a prior that is not flat, MAP is held to MAP-EM (when it ran) instead of EM.
+    map_em = oracle.derived if map_fit is not None and oracle.derived and oracle.derived.priors \
+        and oracle.derived.em is not None else None
+    functional_checks, functionals = _functionals(sc, em.params, map_fit, advi, nuts, inputs.flat_prior, map_em)
     checks = [
         *([oracle.steps_check] if oracle.steps_check else []),
         _check_em_converged(em),
         *_check_distinct(em.params, comp),
         *_checks_em_map(comp, em.params, em.log_likelihood, twin.log_likelihood_at_em, map_fit, identifiable,
-                        sc.map_is_mle(dict(inputs.model_options)), twin.model),
+                        inputs.flat_prior, twin.model, held_to_map_em=map_em is not None),
         *(oracle.derived.checks if oracle.derived else []),
+        *(map_em_checks(map_fit, map_em, twin.model, sc) if map_em is not None else []),
         *functional_checks,
         Check("identifiable", identifiable, float(twin.curvature.eigenvalues[0]), twin.curvature.relative_tol,
               describe_curvature(twin.curvature, comp), "info"),
-        *_checks_posterior(rows, advi, nuts, identifiable),
+        *_checks_posterior(rows, advi, nuts, identifiable, inputs.flat_prior),
         *([_check_unimodal(nuts, em.params, comp)] if nuts is not None else []),
     ]
     settings = {
@@ -455,6 +488,7 @@ def _result(
         "model_options": inputs.model_options,
         "nuts_options": inputs.options["nuts"],
         "advi_options": inputs.options["advi"],
+        "derived": inputs.derived,
     }
     result = Comparison(sc.name, inputs.methods, rows, checks, em, fits, twin.curvature, functionals, settings,
                         timings, data=inputs.data, derived=oracle.derived, steps=oracle.steps)
@@ -464,9 +498,11 @@ def _result(
 
 
 def _functionals(
-    sc: Scenario, em_params: Params, map_fit: Any, advi: Any, nuts: Any
+    sc: Scenario, em_params: Params, map_fit: Any, advi: Any, nuts: Any, flat_prior: bool = True,
+    map_em: DerivedTwin | None = None,
 ) -> tuple[list[Check], dict[str, dict[str, float]]]:
-    """The scenario's identified quantities (e.g. (p1+p2)/2) from every twin, and their checks."""
+    """The scenario's identified quantities (e.g. (p1+p2)/2) from every twin, and their
+    checks: MAP's against EM's under a flat prior, else against MAP-EM's (``map_em``)."""
     checks, functionals = [], {}
     for fname, func in sc.functionals.items():
         values = {"em": float(func(em_params))}
@@ -474,7 +510,14 @@ def _functionals(
             values["map"] = float(func(map_fit.params))
             gap = abs(values["em"] - values["map"])
             checks.append(Check(f"EM vs MAP {fname}", gap <= PARAM_ATOL, gap, PARAM_ATOL,
-                                f"EM {values['em']:.6f}, MAP {values['map']:.6f}"))
+                                f"EM {values['em']:.6f}, MAP {values['map']:.6f}"
+                                + ("" if flat_prior else " (not failed: the prior is not flat, so MAP is not the MLE)"),
+                                "error" if flat_prior else "info"))
+        if map_fit is not None and map_em is not None:
+            values["map_em"] = float(func({n: map_em.params[n] for n in map_fit.params}))
+            gap = abs(values["map_em"] - values["map"])
+            checks.append(Check(f"MAP-EM vs MAP {fname}", gap <= PARAM_ATOL, gap, PARAM_ATOL,
+                                f"MAP-EM {values['map_em']:.6f}, MAP {values['map']:.6f}"))
         for fit in (advi, nuts):
             if fit is None:
                 continue
@@ -652,9 +695,12 @@ def _aligned(fit: Any, names: list[str], reference: Params, comp: Components) ->
     return dataclasses.replace(fit, mean=permute(fit.mean), sd=permute(fit.sd), hdi=permute(fit.hdi))
 
 
-def _rows(comp: Components, em_params: Params, map_fit: Any, advi: Any, nuts: Any) -> list[Row]:
+def _rows(comp: Components, em_params: Params, map_fit: Any, advi: Any, nuts: Any,
+          derived: DerivedTwin | None = None) -> list[Row]:
     em_flat = flatten(em_params, comp)
     cols: dict[str, dict[str, float]] = {}
+    if derived is not None and derived.em is not None:
+        cols["derived_em"] = derived.columns["derived_em"]
     if map_fit is not None:
         cols["map"] = flatten(map_fit.params, comp)
     if advi is not None:

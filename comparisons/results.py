@@ -34,10 +34,15 @@ class Row:
     nuts_sd: float | None = None
     hdi_low: float | None = None
     hdi_high: float | None = None
+    derived_em: float | None = None  # the EM derived from the PyMC model (MAP-EM under a prior that is not flat)
 
     @property
     def em_minus_map(self) -> float | None:
         return None if self.map is None else self.em - self.map
+
+    @property
+    def em_minus_derived(self) -> float | None:
+        return None if self.derived_em is None else self.em - self.derived_em
 
     @property
     def z_nuts(self) -> float | None:

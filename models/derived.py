@@ -299,6 +299,7 @@ def derive_em(
     tol: float = 1e-10,
     max_iter: int = 10_000,
     priors: bool = False,
+    keep_order: bool = True,
 ) -> EMResult:
     """EM derived from a PyMC model whose likelihood is one observed ``pm.Mixture``.
 
@@ -319,6 +320,12 @@ def derive_em(
     priors : bool
         Add the model's log-priors to Q: EM then climbs to the posterior mode (MAP-EM)
         instead of the maximum-likelihood estimate.
+    keep_order : bool
+        Maximise Q in the model's own coordinates, ordering transform included (default).
+        ``False`` keeps bounds and simplices but drops the ordering, where the answer may
+        tie components: the tie is the ordered coordinates' boundary (log 0), where the
+        M-step's gradient in them vanishes and the run stalls short of it. The result's
+        components are then in the order EM left them.
 
     Returns
     -------
@@ -326,11 +333,12 @@ def derive_em(
         Parameters keyed by the model's free-variable names (constrained values);
         ``loglik_trace`` is the model's log-likelihood (nats, priors excluded) at every row.
     """
-    if not isinstance(priors, bool):
-        raise ValueError(f"priors must be True or False; got {priors!r}.")
+    for name, flag in (("priors", priors), ("keep_order", keep_order)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True or False; got {flag!r}.")
     model = build_mixture_model(build_model, data, observed)
     start = _initial_point(model) if start is None else fitting._check_start(model, start)
-    q = mixture_q(model, observed, priors=priors)
+    q = mixture_q(model, observed, priors=priors, keep_order=keep_order)
     labels = label_posterior(model, observed)
 
     def e_step(_data: Any, params: Params) -> np.ndarray:
@@ -341,10 +349,14 @@ def derive_em(
         # a valid M-step all the same, climbed from the start.
         return q.maximise(start, resp).params
 
+    # Without the ordering a point may leave the ordered coordinates (NaN there): the
+    # log-likelihood is then read at the constrained values, the same PyMC log-density.
+    loglik = (lambda params: fitting.log_likelihood(model, params)) if keep_order else observed_log_likelihood(model)
+
     def log_likelihood(_data: Any, params: Params) -> float:
-        return fitting.log_likelihood(model, params)
+        return loglik(params)
 
     def step(_data: Any, params: Params) -> tuple[Params, float]:
-        return q.maximise(params, labels(params)).params, fitting.log_likelihood(model, params)
+        return q.maximise(params, labels(params)).params, loglik(params)
 
     return run_em(data, start, e_step, m_step, log_likelihood, tol=tol, max_iter=max_iter, step=step)

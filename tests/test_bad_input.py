@@ -408,6 +408,7 @@ ARGPARSE_CASES = [
     (["compare", "coin-sets", "--all"], f"{USAGE}argument --all: not allowed with argument NAME"),
     (["compare", "coin-sets", "--seed"], f"{USAGE}argument --seed: expected one argument"),
     (["compare", "coin-sets", "--bogus"], "emtwin: error: unrecognized arguments: --bogus"),
+    (["compare", "--all", "--jobs", "0"], f"{USAGE}argument --jobs: jobs must be a whole number >= 1; got 0."),
 ]
 
 

@@ -62,21 +62,7 @@ def test_disagreeing_twins_exit_1(capsys, monkeypatch):
     assert "[FAIL] EM vs MAP parameters" in out
 
 
-@pytest.mark.parametrize(
-    ("argv", "fragment"),
-    [
-        # The compare subcommand's argparse cases live in test_bad_input.py (whole last lines).
-        (["compare", "--all", "--jobs", "0"], "argument --jobs: jobs must be a whole number >= 1; got 0."),
-        (["frobnicate"], "invalid choice: 'frobnicate'"),
-    ],
-)
-def test_bad_arguments_exit_2_with_one_clear_line(argv, fragment, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert fragment in err
-    assert "Traceback" not in err
+# Bad arguments (exit 2, one clear line): tests/test_bad_input.py, every subcommand's cases.
 
 
 def test_run_all_keeps_the_order_of_the_tasks_and_reports_each_one(capsys):

@@ -9,6 +9,7 @@ model. Models come from the `em_twins` session cache: each compiles once per ses
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from types import SimpleNamespace
 
@@ -197,3 +198,152 @@ def test_priors_must_be_a_bool(poisson):
     with pytest.raises(ValueError) as err:
         emtwin.derive_em(poisson.build, poisson.counts, poisson.start, priors="yes")
     assert str(err.value) == "priors must be True or False; got 'yes'."
+
+
+# --------------------------------------------------------------------------- the third twin in compare
+
+MIXTURE_SCENARIOS = [
+    "interleaved-coins", "coin-sets", "gaussian-means",
+    # Compiling the Gaussian-mixture twins (and their Q) costs tens of seconds cold.
+    pytest.param("gaussian-mixture", marks=pytest.mark.slow),
+    pytest.param("gaussian-mixture-2d", marks=pytest.mark.slow),
+]
+COIN_HEADS, COIN_TOSSES = np.array([5, 9, 8, 4, 7]), 10  # Do & Batzoglou's five sets
+
+
+@pytest.mark.parametrize("name", MIXTURE_SCENARIOS)
+def test_every_mixture_scenario_gets_a_derived_em_column(name):
+    c = emtwin.compare(name, methods=["map"])
+    column = c.derived.columns["derived_em"]
+    assert [r.name for r in c.rows] == list(column)
+    for r in c.rows:
+        assert r.derived_em == column[r.name]
+        # Measured: 1.6e-10 at most (gaussian-mixture-2d, whose hand-written EM stops two
+        # iterations later, each twin measuring tol in its own units); 1.4e-14 elsewhere.
+        assert abs(r.em_minus_derived) <= 2e-9, r
+    assert c.derived.label == "derived EM" and not c.derived.priors
+
+
+def test_a_model_without_a_mixture_has_no_derived_column():
+    c = emtwin.compare("one-coin", methods=["map"])
+    assert c.derived is None
+    assert [r.derived_em for r in c.rows] == [None]
+
+
+def _tie_log_posterior(theta, a, b):
+    """log p(θ_A = θ_B = θ | data) up to a constant, Beta(a, b) on each coin: with the coins
+    tied the mixture is one binomial, so the mode is (Σh + 2(a−1)) / (Σn + 2(a+b−2))."""
+    return COIN_HEADS.sum() * np.log(theta) + (COIN_TOSSES * 5 - COIN_HEADS.sum()) * np.log1p(-theta) \
+        + 2 * ((a - 1) * np.log(theta) + (b - 1) * np.log1p(-theta))
+
+
+def _grid_mode(a, b, size=801):
+    """The posterior mode over θ_A >= θ_B on a grid of the closed-form density (an oracle
+    that shares no code with either twin), to the grid's spacing."""
+    grid = np.linspace(0.001, 0.999, size)
+    ta, tb = np.meshgrid(grid, grid, indexing="ij")
+    like = 0.5 * stats.binom.pmf(COIN_HEADS, COIN_TOSSES, ta[..., None]) \
+        + 0.5 * stats.binom.pmf(COIN_HEADS, COIN_TOSSES, tb[..., None])
+    logp = np.log(like).sum(-1) + stats.beta.logpdf(ta, a, b) + stats.beta.logpdf(tb, a, b)
+    logp[ta < tb] = -np.inf
+    i, j = np.unravel_index(np.argmax(logp), logp.shape)
+    return np.array([grid[i], grid[j]]), grid[1] - grid[0]
+
+
+def test_map_under_a_beta_20_20_prior_is_held_to_map_em_and_the_mle_differs():
+    c = emtwin.compare("coin-sets", methods=["map"], model_options={"prior": (20, 20)})
+    assert c.verdict == "agree"
+    checks = {check.name: check for check in c.checks}
+    held, logp = checks["MAP-EM vs MAP parameters"], checks["MAP-EM vs MAP log-density"]
+    assert held.severity == logp.severity == "error" and held.passed and logp.passed
+    # Measured 3.8e-8 (MAP's own stop: the mode ties the coins, the boundary of the ordered
+    # coordinates MAP climbs in) and a log-density 1.1e-14 relative.
+    assert held.value <= 4e-7
+    assert logp.value <= 1e-12
+    assert c.derived.priors and c.derived.label == "MAP-EM" and c.derived.em.converged
+    # The mode, two ways: a grid of the closed-form posterior puts it on the tie, where it
+    # is 71/126 exactly. MAP-EM reaches it within 2e-10 (measured), MAP within 4e-8.
+    mode, spacing = _grid_mode(20.0, 20.0)
+    tie = (COIN_HEADS.sum() + 38) / (5 * COIN_TOSSES + 76)
+    assert tie == pytest.approx(71 / 126, abs=1e-15)
+    np.testing.assert_allclose(mode, [tie, tie], atol=spacing)
+    theta = np.linspace(tie - 1e-3, tie + 1e-3, 2001)
+    assert abs(theta[np.argmax(_tie_log_posterior(theta, 20.0, 20.0))] - tie) < 1e-6
+    for name in ("theta_A", "theta_B"):
+        assert c.row(name).derived_em == pytest.approx(tie, abs=2e-9)
+        assert c.row(name).map == pytest.approx(tie, abs=4e-7)
+    # The MLE is elsewhere, and EM vs MAP says so without failing.
+    mle_check = checks["EM vs MAP parameters"]
+    assert mle_check.severity == "info" and not mle_check.passed and mle_check.value > 0.2
+    assert mle_check.detail.endswith(
+        "(not failed: the prior is not flat, so MAP is not the MLE; MAP is held to MAP-EM below)")
+    assert np.round([c.row("theta_A").em, c.row("theta_B").em], 2).tolist() == [0.80, 0.52]
+
+
+def test_map_under_a_beta_2_2_prior_equals_map_em():
+    c = emtwin.compare("coin-sets", methods=["map"], model_options={"prior": (2, 2)})
+    assert c.verdict == "agree"
+    held = next(check for check in c.checks if check.name == "MAP-EM vs MAP parameters")
+    assert held.value <= 1e-8  # measured 1.05e-9
+    # The same posterior mode as the direct MAP-EM run of this module (closed-form first step).
+    assert np.round([c.row("theta_A").derived_em, c.row("theta_B").derived_em], 4).tolist() == [0.7632, 0.5199]
+
+
+def test_map_em_that_forgets_the_prior_fails_the_map_check(monkeypatch):
+    """A deliberately wrong prior handling: the derived twin asked for MAP-EM runs plain EM
+    (no log-priors in Q). MAP is then held to the MLE and the check must fail."""
+    from emtwin.comparisons import derived_twin
+
+    real = derived_twin.derive_em
+    monkeypatch.setattr(derived_twin, "derive_em", lambda *args, priors=False, **kw: real(*args, priors=False, **kw))
+    c = emtwin.compare("coin-sets", methods=["map"], model_options={"prior": (20, 20)})
+    assert c.verdict == "disagree"
+    failed = {check.name: check for check in c.failures}
+    assert set(failed) == {"MAP-EM vs MAP parameters", "MAP-EM vs MAP log-density"}
+    # 0.7968 (the MLE the wrong MAP-EM returns) − 71/126 (MAP).
+    assert failed["MAP-EM vs MAP parameters"].value == pytest.approx(0.7967890669 - 71 / 126, abs=1e-6)
+
+
+def test_derived_false_skips_the_derived_twin_and_its_q_compile():
+    before = derived.mixture_q.cache_info()
+    c = emtwin.compare("coin-sets", methods=["map"], derived=False)
+    assert derived.mixture_q.cache_info() == before  # Q was neither compiled nor looked up
+    assert c.derived is None
+    assert all(r.derived_em is None for r in c.rows)
+    assert not [check.name for check in c.checks if check.name.startswith(("derived EM", "MAP-EM"))]
+    assert "derived_em" not in c.timings and c.settings["derived"] is False
+    assert c.verdict == "agree"
+
+
+def test_derived_false_under_a_prior_reports_map_against_em_only():
+    c = emtwin.compare("coin-sets", methods=["map"], model_options={"prior": (2, 2)}, derived=False)
+    assert c.verdict == "agree"
+    names = [check.name for check in c.checks]
+    assert "MAP-EM vs MAP parameters" not in names
+    detail = next(check.detail for check in c.checks if check.name == "EM vs MAP parameters")
+    assert detail.endswith("(not failed: the prior is not flat, so MAP is not the MLE)")
+
+
+def test_no_derived_on_the_command_line(capsys):
+    from emtwin.comparisons import cli
+
+    code = cli.main(["compare", "coin-sets", "--methods", "map", "--no-derived", "--json", "--no-cache"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["settings"]["derived"] is False
+    assert not [check["name"] for check in payload["checks"] if check["name"].startswith(("derived EM", "MAP-EM"))]
+
+
+@pytest.mark.parametrize("value", [1, "no", None, np.bool_(False)])
+def test_derived_must_be_a_bool(value):
+    with pytest.raises(ValueError) as err:
+        emtwin.compare("coin-sets", methods=["map"], derived=value)
+    assert str(err.value) == (
+        f"derived must be one of True, False (whether to run the EM derived from the PyMC model); got {value!r}."
+    )
+
+
+def test_keep_order_must_be_a_bool(poisson):
+    with pytest.raises(ValueError) as err:
+        emtwin.derive_em(poisson.build, poisson.counts, poisson.start, keep_order=0)
+    assert str(err.value) == "keep_order must be True or False; got 0."
