@@ -5,6 +5,7 @@
 
 ``conftest.py`` writes both as Markdown tables when the session ends, to the folder named
 by ``$EMTWIN_TEST_RECORDS`` (default ``<tempdir>/emtwin-test-records``), and prints where.
+Under pytest-xdist each worker writes its own pair, named by the worker (``-gw0``, ...).
 """
 
 from __future__ import annotations
@@ -37,17 +38,19 @@ def _cell(text: str) -> str:
 def write() -> list[Path]:
     """Write the tables that have rows; return their paths."""
     folder = Path(os.environ.get("EMTWIN_TEST_RECORDS", Path(tempfile.gettempdir()) / "emtwin-test-records"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    suffix = f"-{worker}" if worker else ""
     written = []
     if BAD_INPUTS:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "bad-inputs.md"
+        path = folder / f"bad-inputs{suffix}.md"
         lines = ["| entry point | bad input | message |", "| --- | --- | --- |"]
         lines += [f"| {_cell(e)} | `{_cell(g)}` | {_cell(m)} |" for e, g, m in BAD_INPUTS]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         written.append(path)
     if CASES:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "hypothesis-cases.md"
+        path = folder / f"hypothesis-cases{suffix}.md"
         lines = ["| property | generated cases run |", "| --- | ---: |"]
         lines += [f"| {_cell(name)} | {n} |" for name, n in sorted(CASES.items())]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -63,3 +63,36 @@ def pytest_terminal_summary(terminalreporter):
         )
         for path in _WRITTEN:
             terminalreporter.write_line(f"  {path}")
+
+
+# --------------------------------------------------------------------------- running on two workers
+
+# The two longest runs, measured warm under load: `emtwin report --all` in a subprocess
+# (326 s) and the cold-cache subprocess and pool bit check (200 s). They start at once.
+LONGEST = ("test_report_all_from_the_command_line",
+           "test_every_number_is_the_same_in_process_in_a_cold_subprocess_and_in_the_pool")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """How `make test` shares the suite between pytest-xdist workers (``--dist loadgroup``).
+
+    A module's tests stay together on one worker, so its module- and session-scoped
+    fixtures (the compiled models, the comparisons many tests read) are computed once, as
+    in one process. The long self-contained runs (marked ``slow``, with no fixture wider
+    than the test: a report or a pool in a subprocess, an ADVI sweep) are units of their
+    own and go first, so the two workers start on them and the modules fill in around
+    them instead of one of them ending the run alone. Without xdist this only reorders.
+    """
+    def self_contained_slow(item):
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        # pytest's own session fixtures (tmp_path_factory) hold no model
+        return item.get_closest_marker("slow") is not None and all(
+            d[-1].scope == "function" or d[-1].func.__module__.startswith("_pytest") for d in defs.values())
+
+    first = sorted((item for item in items if self_contained_slow(item)),
+                   key=lambda item: item.originalname not in LONGEST)
+    rest = [item for item in items if not self_contained_slow(item)]
+    for item in rest:
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items[:] = first + rest
