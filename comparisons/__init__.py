@@ -1,7 +1,7 @@
 """The harness that runs both twins, the scenario registry, reports and the command line.
 
-The report (``emtwin report``) lives in :mod:`.report_writer` and is imported on use: it
-needs matplotlib, which comparing does not.
+The report (``emtwin report``) is the :mod:`.report` package; its drawing modules are imported
+on use: they need matplotlib and Bokeh, which comparing does not.
 """
 
 from emtwin.em_reference.components import align

@@ -131,7 +131,7 @@ def test_the_black_box_result_has_a_short_repr_and_an_html_table(blackbox):
 
 def test_importing_the_harness_loads_neither_the_report_nor_the_notebook_view():
     code = ("import sys, emtwin.comparisons.harness, emtwin.comparisons.blackbox; "
-            "print(sorted(m for m in ('emtwin.comparisons.figures', 'emtwin.comparisons.report_parts', "
+            "print(sorted(m for m in ('emtwin.comparisons.report.drawing', 'emtwin.comparisons.report.compute', "
             "'emtwin.comparisons.notebook') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""The teaching pictures (comparisons/teaching.py) against numbers worked out here by hand.
+"""The teaching pictures (comparisons/report/teaching.py) against numbers worked out here by hand.
 
 Every oracle is computed in this file independently of the EM code: Bayes' rule with
 scipy.stats for the coin sets, Python Fractions for the lecture's interleaved tosses,
@@ -14,7 +14,8 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats
 
-from emtwin.comparisons import get_scenario, teaching
+from emtwin.comparisons import get_scenario
+from emtwin.comparisons.report import teaching
 from emtwin.comparisons import compare
 
 

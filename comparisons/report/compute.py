@@ -42,13 +42,13 @@ from emtwin.em_reference.components import align_draws
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
 
-from . import result_cache
-from .harness import METHODS
-from .model_memo import shared_model
-from .paths import Contour, EMPath, aligned_draws, em_path, pooled_draws
-from .paths import contour as contour_of
-from .results import Comparison, flatten
-from .scenario import Scenario
+from .. import result_cache
+from ..harness import METHODS
+from ..model_memo import shared_model
+from ..paths import Contour, EMPath, aligned_draws, em_path, pooled_draws
+from ..paths import contour as contour_of
+from ..results import Comparison, flatten
+from ..scenario import Scenario
 
 __all__ = [
     "ComponentChoice",
@@ -466,7 +466,7 @@ def scenario_report(
     -------
     ScenarioReport
     """
-    from .registry import get_scenario
+    from ..registry import get_scenario
 
     settings = ReportSettings() if settings is None else settings
     if not isinstance(settings, ReportSettings):

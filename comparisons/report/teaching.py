@@ -13,7 +13,7 @@
 Iteration ``t`` is one E-step at the parameters after ``t − 1`` iterations followed by the
 M-step that gives the parameters after ``t``: :func:`iterations` pairs each parameter row
 of ``EMResult.param_trace`` with the responsibilities that produced it. The interactive
-step-through page (:mod:`.stepper`) shows the same states.
+step-through page (:mod:`.steps`) shows the same states.
 
 Which E-step a scenario's data take is looked up in :data:`E_STEPS` (data type, parameter
 name, E-step); a custom scenario's own steps (``Scenario.steps``) come first. A new kind of
@@ -38,14 +38,14 @@ from emtwin.em_reference import gaussian_mixture as em_gm
 from emtwin.em_reference import interleaved_coins as em_interleaved
 from emtwin.em_reference.driver import Params
 
-from .figures import EM_COLOR, NUTS_COLOR, STYLE, _figure
+from .drawing import EM_COLOR, NUTS_COLOR, STYLE, _figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .results import Comparison
-    from .report_parts import ScenarioReport
-    from .scenario import Scenario
+    from ..results import Comparison
+    from .compute import ScenarioReport
+    from ..scenario import Scenario
 
 __all__ = [
     "E_STEPS",
@@ -379,7 +379,7 @@ def density_figure(data: Any, params: Params, draws: dict[str, np.ndarray] | Non
 
 
 def _density_piece(r: ScenarioReport) -> Piece | None:
-    from .paths import aligned_draws
+    from ..paths import aligned_draws
 
     sc, c = r.scenario, r.comparison
     if mixture_1d(c.data, c.em.params) is None:

@@ -1,6 +1,6 @@
 """One scenario's part of the report: figures with captions, tables and the ridge paragraph.
 
-:func:`section` turns a :class:`~emtwin.comparisons.report_parts.ScenarioReport` into a
+:func:`section` turns a :class:`~emtwin.comparisons.report.compute.ScenarioReport` into a
 :class:`Section`. Captions are written from the results (numbers, the priors PyMC prints,
 the sampler the trace names), never retyped, so they cannot drift from what was run.
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from . import figures, stepper, teaching
-from .scenario import flatten
-from .report_parts import ScenarioReport, aligned_draws, component_labels
-from .scenario import Check
+from . import drawing, steps, teaching
+from ..scenario import flatten
+from .compute import ScenarioReport, aligned_draws, component_labels
+from ..scenario import Check
 
 __all__ = ["LABEL_ATOL_AT_EM", "LABEL_ATOL_AT_MAP", "FigureFile", "Section", "convergence_rate", "section"]
 
@@ -57,7 +57,7 @@ class Section:
     tables: dict[str, Table]
     texts: dict[str, str]
     notes: dict[str, tuple[str, str]] = field(default_factory=dict)  # table-only pieces: (heading, caption)
-    page: Any = None  # stepper.StepPage: the scenario's step-through page
+    page: Any = None  # steps.StepPage: the scenario's step-through page
 
     @property
     def ok(self) -> bool:
@@ -114,7 +114,7 @@ def _em_path(r: ScenarioReport) -> tuple[str, Any]:
         caption = (f"Each parameter after each of EM's {len(path.values) - 1} iterations, from "
                    f"{_point(path.names, start)} to {_point(path.names, end)}; dashed red: PyMC's MAP. "
                    f"(No contour: {r.omitted['contour']})")
-        return caption, figures.em_path_figure(path, None, f"{name}: EM's parameters per iteration")
+        return caption, drawing.em_path_figure(path, None, f"{name}: EM's parameters per iteration")
     caption = (f"EM's path from {_point(path.names, start)} to the MLE {_point(path.names, end)} in "
                f"{len(path.values) - 1} iterations, over the log-likelihood ({ct.names[0]} across, "
                f"{ct.names[1]} up; white lines 0.5, 2 and 4.5 nats below the maximum).")
@@ -126,7 +126,7 @@ def _em_path(r: ScenarioReport) -> tuple[str, Any]:
         caption += f" White diamonds: the {len(path.local_maxima)} distinct end points of EM's starts."
     if ct.ridge is not None:
         caption += " Yellow dashes: the flat ridge through EM's answer (see The ridge, below)."
-    return caption, figures.em_path_figure(path, ct, f"{name}: EM's path on the log-likelihood")
+    return caption, drawing.em_path_figure(path, ct, f"{name}: EM's path on the log-likelihood")
 
 
 def _loglik(r: ScenarioReport) -> tuple[str, Any]:
@@ -144,7 +144,7 @@ def _loglik(r: ScenarioReport) -> tuple[str, Any]:
                          for _, ll, n in path.local_maxima)
         distinct = len(path.local_maxima)
         caption += f" Right: where the {n_starts} starts ended ({distinct} distinct point{'s' if distinct > 1 else ''}: {ends})."
-    return caption, figures.loglik_figure(path, n_starts, f"{r.scenario.name}: log-likelihood per iteration")
+    return caption, drawing.loglik_figure(path, n_starts, f"{r.scenario.name}: log-likelihood per iteration")
 
 
 def _posterior(r: ScenarioReport) -> tuple[str, Any] | None:
@@ -163,7 +163,7 @@ def _posterior(r: ScenarioReport) -> tuple[str, Any] | None:
     gap = next((k for k in c.checks if k.name == "ADVI vs NUTS means"), None)
     if gap is not None:
         caption += f" ADVI's approximation error: {gap.detail}."
-    return caption, figures.posterior_figure(fits, c.em.params, component_labels(sc, c.em.params),
+    return caption, drawing.posterior_figure(fits, c.em.params, component_labels(sc, c.em.params),
                                              f"{sc.name}: posterior (NUTS, ADVI) and the MLE")
 
 
@@ -195,7 +195,7 @@ def _labels(r: ScenarioReport, checks: list[Check]) -> tuple[str, Any, Table | N
         shift = float(np.max(np.abs(lab.pymc_nuts - lab.em)))
         caption += (f" The NUTS average differs from EM's by up to {shift:.3f}: with the parameters' uncertainty "
                     "integrated out, confident labels become less confident.")
-    fig = figures.labels_figure(lab, f"{r.scenario.name}: Pr(label | observation), EM and PyMC")
+    fig = drawing.labels_figure(lab, f"{r.scenario.name}: Pr(label | observation), EM and PyMC")
     if lab.em.shape[0] > 25:
         return caption, fig, None  # the numbers are in results.json; a 200-row table is not read
     k = lab.em.shape[1]
@@ -229,7 +229,7 @@ def _growth(r: ScenarioReport) -> tuple[str, Any, Table]:
         for v in g.values.values():
             row += [fmt(v["mle"][i]), fmt(v["mean"][i] - v["mle"][i], "+.4f"), fmt(v["sd"][i])]
         rows.append(row + [str(g.diagnostics[i]["divergences"])])
-    return caption, figures.growth_figure(g, f"{r.scenario.name}: as data grows"), (cols, rows)
+    return caption, drawing.growth_figure(g, f"{r.scenario.name}: as data grows"), (cols, rows)
 
 
 def _components(r: ScenarioReport) -> tuple[str, Any, Table]:
@@ -247,7 +247,7 @@ def _components(r: ScenarioReport) -> tuple[str, Any, Table]:
     rows = [[str(x.k), str(x.n_params), fmt(x.log_likelihood, ".3f"), fmt(x.bic, ".2f"), fmt(x.aic, ".2f"),
              fmt(x.elpd_loo, ".2f"), fmt(x.elpd_se, ".2f"), fmt(x.p_loo, ".2f"), fmt(x.elpd_diff, ".2f"),
              fmt(x.diff_se, ".2f"), str(x.high_pareto_k), str(x.divergences)] for x in ch.rows]
-    return caption, figures.components_figure(ch, f"{r.scenario.name}: choosing k"), (cols, rows)
+    return caption, drawing.components_figure(ch, f"{r.scenario.name}: choosing k"), (cols, rows)
 
 
 def _ridge(r: ScenarioReport) -> str:
@@ -311,7 +311,7 @@ def section(r: ScenarioReport, *, progress: bool = False, slug: str | None = Non
     texts: dict[str, str] = {}
 
     def add(key: str, heading: str, caption: str, fig: Any) -> None:
-        figs[key] = FigureFile(f"{slug}-{key}", heading, caption, figures.png(fig))
+        figs[key] = FigureFile(f"{slug}-{key}", heading, caption, drawing.png(fig))
 
     notes: dict[str, tuple[str, str]] = {}
     for piece in teaching.pieces(r):  # the pictures a teacher draws first (teaching.py)
@@ -342,5 +342,5 @@ def section(r: ScenarioReport, *, progress: bool = False, slug: str | None = Non
         texts["ridge"] = _ridge(r)
     if progress:
         print(f"[{name}] writing the step-through page ...", file=sys.stderr, flush=True)
-    page = stepper.step_page(r, f"steps/{slug}.html", shared_js=True)
+    page = steps.step_page(r, f"steps/{slug}.html", shared_js=True)
     return Section(r, figs, checks, tables, texts, notes, page)

@@ -1,14 +1,14 @@
 """``emtwin report``: a folder a teacher can project and a modeller can cite.
 
 :func:`write_report` runs each scenario's comparison and report pieces
-(:mod:`.report_parts`), draws the figures (:mod:`.figures`) and writes one folder::
+(:mod:`.compute`), draws the figures (:mod:`.drawing`) and writes one folder::
 
     index.html     self-contained page: figures embedded as PNG data URIs, no scripts or
                    styles fetched from anywhere, opens from disk
     report.md      the same text and tables, figures linked from figures/
     results.json   every number in the tables, with the versions, seed and settings
     figures/       the figures as PNG files
-    steps/         one interactive page per scenario (:mod:`.stepper`): a slider over EM's
+    steps/         one interactive page per scenario (:mod:`.steps`): a slider over EM's
                    iterations; BokehJS beside them, once, so they open from disk
 
 Writing is safe: everything is built in a hidden sibling folder, checked with
@@ -38,14 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from . import stepper
-from .report import (
+from . import steps
+from .text import (
     _jsonable, check_mark, comparison_cells, comparison_to_dict, format_comparison, summary_lines, versions,
 )
-from .report_parts import ReportSettings, ScenarioReport, scenario_report
-from .report_sections import Section, convergence_rate, file_slug, section
-from .registry import get_scenario
-from .scenario import Check, Scenario
+from .compute import ReportSettings, ScenarioReport, scenario_report
+from .section import Section, convergence_rate, file_slug, section
+from ..registry import get_scenario
+from ..scenario import Check, Scenario
 
 __all__ = ["FORMAT", "Report", "check_report", "write_report"]
 
@@ -629,8 +629,8 @@ def _write_folder(out: Path, sections: list[Section], results: dict[str, Any], p
                 target = _inside(build, build / s.page.file)
                 if not target.parent.is_dir():
                     target.parent.mkdir()
-                    # BokehJS once for all pages (stepper.step_page(..., shared_js=True)).
-                    for name, code in stepper.shared_scripts().items():
+                    # BokehJS once for all pages (steps.step_page(..., shared_js=True)).
+                    for name, code in steps.shared_scripts().items():
                         _inside(build, target.parent / name).write_bytes(code)
                 target.write_text(s.page.html, encoding="utf-8")
         (build / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The report's figures, drawn from :mod:`.report_parts`' numbers.
+"""The report's figures, drawn from :mod:`.compute`' numbers.
 
 Every function returns a :class:`matplotlib.figure.Figure` on an Agg canvas, made without
 pyplot, so drawing never opens a window or changes a user's backend; :func:`png` renders one.
@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
 if TYPE_CHECKING:  # annotations only: the figures draw what report_parts computes
-    from .paths import Contour, EMPath
-    from .report_parts import ComponentChoice, Growth, Labels
+    from ..paths import Contour, EMPath
+    from .compute import ComponentChoice, Growth, Labels
 
 __all__ = [
     "components_figure",

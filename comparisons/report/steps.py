@@ -12,7 +12,7 @@ JavaScript once, beside its pages: ``shared_js``); its ``Slider`` and
 ``CheckboxGroup`` widgets with ``js_on_change`` swap precomputed ``ColumnDataSource`` data,
 so the page needs no hand-written JavaScript beyond three short callbacks. Plotly would
 embed about 3.5 MB per page. Every state is computed here, in Python, from the
-:class:`~emtwin.comparisons.report_parts.ScenarioReport` (its Comparison, EM path and
+:class:`~emtwin.comparisons.report.compute.ScenarioReport` (its Comparison, EM path and
 contour): the page is a pure function of it.
 
 The page reads ``?iteration=N`` (or ``#iteration=N``) from its address to start at
@@ -32,10 +32,10 @@ import numpy as np
 from emtwin.em_reference.gaussian_mixture import MixtureData as GaussianMixtureData
 
 from . import teaching
-from .figures import EM_COLOR, MAP_COLOR, NUTS_COLOR
+from .drawing import EM_COLOR, MAP_COLOR, NUTS_COLOR
 
 if TYPE_CHECKING:
-    from .report_parts import ScenarioReport
+    from .compute import ScenarioReport
 
 __all__ = ["StepPage", "shared_scripts", "step_page"]
 
@@ -227,7 +227,7 @@ def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
         states.append({"ys": [_short(d) for d in dens]})
         mixtures.append({"y": dens.sum(axis=0)})
     if c.nuts is not None:
-        from .paths import aligned_draws
+        from ..paths import aligned_draws
 
         band = teaching.posterior_density_band(c.data, aligned_draws(r.scenario, c, c.nuts), grid)
         _hidden(fig.varea(grid, band[0], band[1], color=NUTS_COLOR, alpha=0.35,
@@ -276,7 +276,7 @@ def _mixture_2d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
             _hidden(fig.line(o[:, 0], o[:, 1], color=MAP_COLOR, line_width=2, line_dash="dotted",
                              legend_label="PyMC MAP (1σ)"), page.map_renderers)
     if c.nuts is not None:
-        from .paths import aligned_draws
+        from ..paths import aligned_draws
 
         mu = aligned_draws(r.scenario, c, c.nuts)["mu"]
         mu = mu[:: max(1, int(np.ceil(len(mu) / MAX_DOTS)))]
