@@ -4,7 +4,7 @@
 importing the harness does not import matplotlib or the report; the figure is drawn only
 when a notebook asks for the HTML. The HTML is one ``<div>``: the verdict, the table of
 parameters (the columns of the methods that ran), every check with its numbers, and for a
-comparison EM's path drawn by :func:`emtwin.comparisons.report.drawing.em_path_figure` (over the
+comparison EM's path drawn by :func:`emtwin.comparisons.report.pieces.em_path.em_path_figure` (over the
 log-likelihood contour for two-parameter scenarios), embedded as a PNG.
 """
 
@@ -68,7 +68,8 @@ def _png_tag(png: bytes, alt: str) -> str:
 
 def _em_path(c: Any) -> str:
     """The EM-path figure as an ``<img>``, or a line saying why there is none."""
-    from .report import drawing
+    from .report.drawing import png
+    from .report.pieces.em_path import em_path_figure
     from .registry import SCENARIOS
     from .paths import contour as contour_of
     from .paths import em_path
@@ -86,7 +87,7 @@ def _em_path(c: Any) -> str:
         title = f"{c.scenario}: EM's path on the log-likelihood"
     else:
         title = f"{c.scenario}: EM's parameters per iteration"
-    return _png_tag(drawing.png(drawing.em_path_figure(path, contour, title)), title)
+    return _png_tag(png(em_path_figure(path, contour, title)), title)
 
 
 STYLE = ("<style>.emtwin-table{border-collapse:collapse;margin:0.4em 0}"

@@ -94,7 +94,7 @@ def test_the_html_shows_verdict_table_checks_and_the_em_path(coin_sets_map):
     (src,) = cells.images
     assert src.startswith("data:image/png;base64,")
     with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as image:
-        # figures.em_path_figure over a contour: 9.5 × 7 inches at 100 dpi.
+        # pieces.em_path.em_path_figure over a contour: 9.5 × 7 inches at 100 dpi.
         assert image.size == (950, 700)
         assert np.mean(np.asarray(image.convert("L")) < 200) > 0.2  # a drawn contour, not a blank
 

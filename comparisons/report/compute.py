@@ -61,6 +61,7 @@ __all__ = [
     "ScenarioReport",
     "aligned_draws",
     "component_labels",
+    "convergence_rate",
     "scenario_report",
 ]
 
@@ -423,6 +424,16 @@ def _components(sc: Scenario, c: Comparison, settings: ReportSettings, progress:
         nuts=dict(settings.sweep_nuts),
         warnings=caught_messages,
     )
+
+
+def convergence_rate(loglik: np.ndarray) -> float | None:
+    """Median ratio of successive distances to the final log-likelihood: EM's linear rate
+    (None when EM took too few steps to measure one)."""
+    gap = loglik[-1] - loglik
+    usable = gap[:-1] > 1e-9 * max(1.0, abs(loglik[-1]))
+    ratios = gap[1:][usable] / gap[:-1][usable]
+    ratios = ratios[(ratios > 0) & np.isfinite(ratios)]
+    return float(np.median(ratios)) if ratios.size >= 2 else None
 
 
 # --------------------------------------------------------------------------- the entry point

@@ -301,7 +301,7 @@ def _state_text(r: ScenarioReport, number: int, values: np.ndarray, loglik: floa
            f"<table style='font-size:15px'>{rows}<tr><td>log-likelihood</td>"
            f"<td style='text-align:right'>{loglik:.4f}</td></tr></table>")
     if table is not None:
-        param = next(name for name in teaching.COIN_M_STEPS if name in r.comparison.em.params)
+        param = teaching.coin_parameter(r.comparison)
         a, b = table.coins
         cols = ["set", f"Pr({a})", f"H→{a}", f"T→{a}", f"Pr({b})", f"H→{b}", f"T→{b}"]
         cell = "<td style='padding:0 .25em;white-space:nowrap'>{}</td>"
