@@ -2,8 +2,9 @@
 
 The public names load on first use (PEP 562), so that ``emtwin compare`` answering from the
 result cache (:mod:`.result_cache`) imports neither PyMC, PyTensor nor ArviZ: importing any
-module of this package runs this file first. The report (``emtwin report``) lives in
-:mod:`.report_writer` and is imported on use: it needs matplotlib, which comparing does not.
+module of this package runs this file first. The report (``emtwin report``) is the
+:mod:`.report` package; its drawing modules are imported on use: they need matplotlib and
+Bokeh, which comparing does not.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from emtwin.em_reference.components import align
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting, gradient, precision
 
-from . import report
+from .report import text as report
 from .custom import _callable_name, build_checked, check_params
 from .harness import LOGLIK_RTOL, PARAM_ATOL, describe_curvature
 from .results import Verdicts, flatten

@@ -154,8 +154,8 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import shlex
 
     # Imported here: matplotlib and the report modules are not needed by list or compare.
-    from .report_parts import ReportSettings
-    from .report_writer import write_report
+    from .report.compute import ReportSettings
+    from .report.writer import write_report
 
     names = list(SCENARIOS) if args.all else [args.scenario]
     settings = ReportSettings.quick(seed=args.seed) if args.quick else ReportSettings(seed=args.seed)

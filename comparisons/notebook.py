@@ -4,17 +4,28 @@
 importing the harness does not import matplotlib or the report; the figure is drawn only
 when a notebook asks for the HTML. The HTML is one ``<div>``: the verdict, the table of
 parameters (the columns of the methods that ran), every check with its numbers, and for a
-comparison EM's path drawn by :func:`emtwin.comparisons.figures.em_path_figure` (over the
+comparison EM's path drawn by :func:`emtwin.comparisons.report.pieces.em_path.em_path_figure` (over the
 log-likelihood contour for two-parameter scenarios), embedded as a PNG.
+
+:func:`show_steps` (``emtwin.show_steps``) shows a comparison's step-through page inline:
+the very page ``emtwin report`` writes to ``steps/`` (:mod:`.report.steps`), with BokehJS
+inline, in an ``<iframe srcdoc=...>``. Why an iframe rather than Bokeh's notebook output
+(``output_notebook``): the page needs no kernel, no server and no network, so it works the
+same in JupyterLab, classic Notebook, VS Code and an exported HTML notebook opened offline;
+it is the page the report's tests open in Chromium, not a second rendering of it; and its
+window title, styles and script stay inside the frame instead of the notebook's page (the
+notebook route would also depend on a cell having loaded BokehJS first).
 """
 
 from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["blackbox_html", "comparison_html", "result_html", "short_repr"]
+__all__ = ["StepView", "blackbox_html", "comparison_html", "result_html", "short_repr", "show_steps"]
 
 VERDICT_COLOURS = {"agree": "#1a7f37", "non-identifiable": "#9a6700", "disagree": "#cf222e"}
 STATUS = {True: "ok", False: "FAIL"}
@@ -66,27 +77,49 @@ def _png_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" style="max-width:100%" src="data:image/png;base64,{data}">'
 
 
-def _em_path(c: Any) -> str:
-    """The EM-path figure as an ``<img>``, or a line saying why there is none."""
-    from . import figures
-    from .registry import SCENARIOS
+@dataclass(frozen=True)
+class _Steps:
+    """What the step-through page is drawn from (:class:`~.report.steps.Stepped`)."""
+
+    scenario: Any
+    comparison: Any
+    path: Any
+    contour: Any
+
+
+def _steps(c: Any, scenario: Any = None) -> _Steps | None:
+    """EM's path and (two parameters with a log_likelihood hook) the contour of comparison
+    ``c``; None when ``scenario`` is not given and ``c.scenario`` is not registered: only the
+    scenario knows which parameters are per component, and so how they flatten into the
+    table's rows, and a comparison does not carry it."""
     from .paths import contour as contour_of
     from .paths import em_path
+    from .registry import SCENARIOS
 
-    sc = SCENARIOS.get(c.scenario)
+    sc = SCENARIOS.get(c.scenario) if scenario is None else scenario
     if sc is None:
-        # Only the scenario knows which parameters are per component, and so how the
-        # parameters flatten into the table's rows; a comparison does not carry it.
-        return (f"<p><i>No EM-path figure: {html.escape(c.scenario)} is not a registered scenario, so its "
-                "components are not known here; <code>emtwin report</code> draws it.</i></p>")
+        return None
     path = em_path(sc, c)
     contour = None
     if len(path.names) == 2 and sc.log_likelihood is not None:
         contour = contour_of(sc, c, path, CONTOUR_GRID)
+    return _Steps(sc, c, path, contour)
+
+
+def _em_path(c: Any) -> str:
+    """The EM-path figure as an ``<img>``, or a line saying why there is none."""
+    from .report.drawing import png
+    from .report.pieces.em_path import em_path_figure
+
+    steps = _steps(c)
+    if steps is None:
+        return (f"<p><i>No EM-path figure: {html.escape(c.scenario)} is not a registered scenario, so its "
+                "components are not known here; <code>emtwin report</code> draws it.</i></p>")
+    if steps.contour is not None:
         title = f"{c.scenario}: EM's path on the log-likelihood"
     else:
         title = f"{c.scenario}: EM's parameters per iteration"
-    return _png_tag(figures.png(figures.em_path_figure(path, contour, title)), title)
+    return _png_tag(png(em_path_figure(steps.path, steps.contour, title)), title)
 
 
 STYLE = ("<style>.emtwin-table{border-collapse:collapse;margin:0.4em 0}"
@@ -143,3 +176,67 @@ def blackbox_html(b: Any) -> str:
 def result_html(result: Any) -> str:
     """``_repr_html_`` of either result type."""
     return comparison_html(result) if _is_comparison(result) else blackbox_html(result)
+
+
+@dataclass(frozen=True)
+class StepView:
+    """A step-through page to show in a notebook: Jupyter displays ``_repr_html_``.
+
+    Attributes
+    ----------
+    page : StepPage
+        The page (``page.html``: a whole HTML file with BokehJS inline, ~2 MB).
+    height : int
+        The frame's height in CSS pixels; its width is the cell's.
+    """
+
+    page: Any
+    height: int = 820
+
+    def _repr_html_(self) -> str:
+        return (f'<iframe class="emtwin-steps" title="{html.escape(self.page.file)}" '
+                f'style="width:100%;height:{self.height}px;border:1px solid #d0d7de" '
+                f'srcdoc="{html.escape(self.page.html, quote=True)}"></iframe>')
+
+    def __repr__(self) -> str:
+        return f"StepView(page={self.page.file!r}, {len(self.page.html.encode())} bytes)"
+
+
+def show_steps(result: Any, scenario: Any = None, *, iteration: int = 0, overlays: Sequence[str] = (),
+               height: int = 820) -> StepView:
+    """The step-through page of a comparison (or a report's ScenarioReport), shown inline in
+    Jupyter: a slider over EM's iterations, PyMC's MAP and the NUTS posterior as overlays.
+
+    Parameters
+    ----------
+    result : Comparison or ScenarioReport
+        From ``emtwin.compare`` (or ``report.compute.scenario_report``, whose contour and
+        grid the page then uses).
+    scenario : Scenario, optional
+        Needed for a comparison of an unregistered scenario (``emtwin.custom_scenario``).
+    iteration : int
+        Where the slider starts (0: EM's start).
+    overlays : sequence of {"map", "nuts"}
+        Overlays switched on at the start, of the methods that ran.
+    height : int
+        The frame's height in CSS pixels.
+
+    Returns
+    -------
+    StepView
+        Displays as the page in an ``<iframe srcdoc>``; works offline, with no server.
+    """
+    from emtwin.em_reference.checks import Whole, check
+
+    from .report.steps import step_page
+
+    check("height", height, Whole(100), "CSS pixels")
+    if not _is_comparison(result) and not hasattr(result, "path"):
+        raise ValueError(f"result must be a Comparison (emtwin.compare) or a ScenarioReport; got a "
+                         f"{type(result).__name__}, which holds no EM trace to step through.")
+    stepped = result if hasattr(result, "path") else _steps(result, scenario)
+    if stepped is None:
+        raise ValueError(f"scenario is needed: {result.scenario!r} is not a registered scenario; pass the "
+                         "Scenario it was run with (show_steps(result, scenario)).")
+    name = stepped.scenario.name
+    return StepView(step_page(stepped, f"{name}-steps.html", iteration=iteration, overlays=overlays), height)

@@ -17,6 +17,8 @@ Your own EM, two ways in:
 From a PyMC model alone: ``emtwin.derive_em(build_model, data, start)`` is the EM the
 model implies (its E-step the label posterior, its M-step the maximiser of Q).
 
+In Jupyter, ``emtwin.show_steps(result)`` shows the step-through page inline.
+
 ``emtwin.testing.assert_twins_agree(result)`` raises with the table when they disagree; in
 pytest the ``em_twins`` fixture does the same with models compiled once per session.
 """
@@ -42,6 +44,7 @@ _EXPORTS = {
     "derive_em": "emtwin.models.derived",
     "custom_scenario": "emtwin.comparisons.custom",
     "load_scenario": "emtwin.comparisons.custom",
+    "show_steps": "emtwin.comparisons.notebook",
 }
 
 
@@ -75,5 +78,6 @@ __all__ = [
     "derive_em",
     "custom_scenario",
     "load_scenario",
+    "show_steps",
     "testing",
 ]

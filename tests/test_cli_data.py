@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from emtwin.comparisons import cli, report_writer
+from emtwin.comparisons import cli
+from emtwin.comparisons.report import writer as report_writer
 from emtwin.em_reference import coins as em_coins
 from emtwin.em_reference import interleaved_coins as em_interleaved
 

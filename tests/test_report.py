@@ -27,8 +27,9 @@ from scipy import stats
 
 import emtwin
 from emtwin.comparisons import SCENARIOS, cli, get_scenario
-from emtwin.comparisons import figures, report_writer, stepper
-from emtwin.comparisons.report_parts import ReportSettings
+from emtwin.comparisons.report import drawing, steps
+from emtwin.comparisons.report import writer as report_writer
+from emtwin.comparisons.report.compute import ReportSettings
 from emtwin.comparisons.scenario import Check
 from emtwin.em_reference import gaussian_means as em_means
 from emtwin.models import fitting
@@ -186,7 +187,7 @@ class _Imgs(HTMLParser):
 def test_the_folder_is_complete(written):
     out, report = written
     assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "report.md", "results.json", "steps"]
-    version = stepper.shared_scripts()
+    version = steps.shared_scripts()
     assert sorted(p.name for p in (out / "steps").iterdir()) == sorted([*version, *(f"{n}.html" for n in NAMES)])
     parser = _Imgs()
     parser.feed((out / "index.html").read_text(encoding="utf-8"))
@@ -315,7 +316,7 @@ def test_an_interrupt_while_drawing_leaves_no_folder(reuse, tmp_path, monkeypatc
     def stop(fig):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(figures, "png", stop)
+    monkeypatch.setattr(drawing, "png", stop)
     with pytest.raises(KeyboardInterrupt):
         report_writer.write_report(["coin-sets"], tmp_path / "rep", SMALL)
     assert list(tmp_path.iterdir()) == []

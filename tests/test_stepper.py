@@ -1,4 +1,4 @@
-"""The step-through page (comparisons/stepper.py), opened in headless Chromium as a reader would.
+"""The step-through page (comparisons/report/steps.py), opened in headless Chromium as a reader would.
 
 The page reads ``?iteration=N`` from its address and sets its slider there; the slider's
 callback writes the shown state into the window title, which ``--dump-dom`` prints. The
@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from emtwin.comparisons import get_scenario, stepper
-from emtwin.comparisons.report_parts import ReportSettings, scenario_report
+from emtwin.comparisons import get_scenario
+from emtwin.comparisons.report import steps
+from emtwin.comparisons.report.compute import ReportSettings, scenario_report
 
 TINY = dataclasses.replace(ReportSettings.quick(seed=0), n_starts=1, nuts={"draws": 200, "tune": 200, "chains": 2},
                            advi={"n": 2000, "draws": 200}, grid=31)
@@ -44,7 +45,7 @@ def pages(reports, tmp_path_factory):
     folder = tmp_path_factory.mktemp("steps")
     out = {}
     for name, r in reports.items():
-        page = stepper.step_page(r, f"steps/{name}.html")
+        page = steps.step_page(r, f"steps/{name}.html")
         path = folder / f"{name}.html"
         path.write_text(page.html, encoding="utf-8")
         out[name] = path

@@ -1,4 +1,4 @@
-"""The teaching pictures (comparisons/teaching.py) against numbers worked out here by hand.
+"""The teaching pictures (comparisons/report/teaching.py and pieces/model_on_data.py) against numbers worked out here by hand.
 
 Every oracle is computed in this file independently of the EM code: Bayes' rule with
 scipy.stats for the coin sets, Python Fractions for the lecture's interleaved tosses,
@@ -14,7 +14,9 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats
 
-from emtwin.comparisons import get_scenario, teaching
+from emtwin.comparisons import get_scenario
+from emtwin.comparisons.report import teaching
+from emtwin.comparisons.report.pieces import model_on_data
 from emtwin.comparisons import compare
 
 
@@ -139,11 +141,11 @@ def test_the_posterior_band_of_identical_draws_is_the_mixture_density(em_only):
 
 def test_the_pictures_draw(em_only):
     c = em_only["gaussian-mixture"]
-    fig = teaching.density_figure(c.data, c.em.params, None, ["1", "2"], "t", "waiting")
+    fig = model_on_data.density_figure(c.data, c.em.params, None, ["1", "2"], "t", "waiting")
     assert isinstance(fig, Figure)
     # Two weighted components and the mixture.
     assert len(fig.axes[0].lines) == 3
     c2 = em_only["gaussian-mixture-2d"]
     every = teaching.iterations(get_scenario("gaussian-mixture-2d"), c2)
-    fig = teaching.ellipses_figure(c2.data, every, "t")
+    fig = model_on_data.ellipses_figure(c2.data, every, "t")
     assert len([ax for ax in fig.axes if ax.get_title().startswith("iteration")]) == len(every.numbers)

@@ -18,7 +18,7 @@ import emtwin
 from emtwin.comparisons import cli
 from emtwin.comparisons import compare as comparisons_compare
 from emtwin.comparisons.harness import compare_twins
-from emtwin.comparisons.report_parts import ReportSettings
+from emtwin.comparisons.report.compute import ReportSettings
 from emtwin.em_reference import coins, gaussian_means, gaussian_mixture, interleaved_coins, one_coin
 from emtwin.em_reference.checks import RULES, Real, Whole, check
 from emtwin.models import coins as pm_coins

@@ -1,14 +1,15 @@
 """``emtwin report``: a folder a teacher can project and a modeller can cite.
 
-:func:`write_report` runs each scenario's comparison and report pieces
-(:mod:`.report_parts`), draws the figures (:mod:`.figures`) and writes one folder::
+:func:`write_report` runs each scenario's comparison and computes its report's numbers
+(:mod:`.compute`), turns them into pieces (:mod:`.section`, :mod:`.pieces`) and writes one
+folder::
 
     index.html     self-contained page: figures embedded as PNG data URIs, no scripts or
                    styles fetched from anywhere, opens from disk
     report.md      the same text and tables, figures linked from figures/
     results.json   every number in the tables, with the versions, seed and settings
     figures/       the figures as PNG files
-    steps/         one interactive page per scenario (:mod:`.stepper`): a slider over EM's
+    steps/         one interactive page per scenario (:mod:`.steps`): a slider over EM's
                    iterations; BokehJS beside them, once, so they open from disk
 
 Writing is safe: everything is built in a hidden sibling folder, checked with
@@ -38,14 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from . import stepper
-from .report import (
+from . import steps
+from .text import (
     _jsonable, check_mark, comparison_cells, comparison_to_dict, format_comparison, summary_lines, versions,
 )
-from .report_parts import ReportSettings, ScenarioReport, scenario_report
-from .report_sections import Section, convergence_rate, file_slug, section
-from .registry import get_scenario
-from .scenario import Check, Scenario
+from .compute import ReportSettings, convergence_rate, scenario_report
+from .piece import Piece
+from .section import Section, file_slug, section
+from ..registry import get_scenario
+from ..scenario import Check, Scenario
 
 __all__ = ["FORMAT", "Report", "check_report", "write_report"]
 
@@ -194,28 +196,6 @@ def _md_table(cols: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-# The pictures a teacher draws first (teaching.py), at most one of them per scenario.
-TEACHING_KEYS = ("by-hand", "model-on-data")
-PIECES = [  # (key of the figure, key in omitted, heading when omitted)
-    ("by-hand", None, "EM by hand, iteration by iteration"),
-    ("model-on-data", None, "The model on the data"),
-    ("em-path", None, "The EM path"),
-    ("loglik", None, "Why EM converges"),
-    ("posterior", None, "Posterior against MLE"),
-    ("labels", "labels", "E-step responsibilities and PyMC's label posterior"),
-    ("growth", "growth", "Bayesian vs MLE as data grows"),
-    ("components", "components", "How many components"),
-]
-
-
-def _sweep_warnings(report: ScenarioReport, key: str) -> list[str]:
-    if key == "growth" and report.growth is not None:
-        return report.growth.warnings
-    if key == "components" and report.components is not None:
-        return report.components.warnings
-    return []
-
-
 def _check_line(c: Check) -> str:
     mark = {"error": {True: "ok  ", False: "FAIL"}, "warning": {True: "ok  ", False: "warn"}}.get(
         c.severity, {True: "info", False: "info"})[c.passed]
@@ -275,67 +255,38 @@ def _render_section(s: Section, h: list[str], m: list[str]) -> None:
         m.append(f"Checks the report adds:\n\n```\n{lines}\n```\n")
     h.append(f"<h3>The PyMC twin, printed from the model</h3><pre>{html.escape(r.model_text)}</pre>")
     m.append(f"### The PyMC twin, printed from the model\n\n```\n{r.model_text}\n```\n")
-    teaching_shown = False
-    for key, omitted_key, heading in PIECES:
-        if key in TEACHING_KEYS:
-            teaching_shown = _render_teaching(s, key, heading, teaching_shown, h, m)
-        else:
-            _render_piece(s, key, omitted_key, heading, h, m)
-    h.append("<h3>The ridge</h3>")
-    m.append("### The ridge\n")
-    if "ridge" in s.texts:
-        h.append(f"<p>{html.escape(s.texts['ridge'])}</p>")
-        m.append(s.texts["ridge"] + "\n")
-    else:
-        h.append(f"<p class='omitted'>Not shown: {html.escape(r.omitted.get('ridge', ''))}</p>")
-        m.append(f"*Not shown: {r.omitted.get('ridge', '')}*\n")
+    for piece in s.pieces:
+        _render_piece(s, piece, h, m)
     h.append("</section>")
 
 
-def _render_teaching(s: Section, key: str, heading: str, shown: bool, h: list[str], m: list[str]) -> bool:
-    """A teaching piece (comparisons/teaching.py): its figure, or its table alone (the coin
-    tables); one piece per kind of data, so "not shown" is said once, after the last.
-    Returns whether a teaching piece has been shown in this section so far."""
-    if key in s.figures:
-        _render_piece(s, key, None, heading, h, m)
-        return True
-    if key in s.notes:
-        note_heading, caption = s.notes[key]
-        cols, rows_ = s.tables[key]
-        h.append(f"<h3>{html.escape(note_heading)}</h3><p>{html.escape(caption)}</p>{_html_table(cols, rows_)}")
-        m.append(f"### {note_heading}\n\n{caption}\n\n{_md_table(cols, rows_)}\n")
-        return True
-    if key == TEACHING_KEYS[-1] and not shown:
-        c = s.report.comparison
-        reason = (f"the teaching pictures (comparisons/teaching.py) have none for this scenario's data "
-                  f"({type(c.data).__name__} with parameters {', '.join(c.em.params)}).")
-        h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
-        m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
-    return shown
-
-
-def _render_piece(s: Section, key: str, omitted_key: str | None, heading: str, h: list[str], m: list[str]) -> None:
-    """One figure of a section with its table and warnings, or the sentence saying why not."""
-    r = s.report
-    fig = s.figures.get(key)
-    if fig is None:
-        reason = r.omitted.get(omitted_key or key, "not computed.")
-        h.append(f"<h3>{html.escape(heading)}</h3><p class='omitted'>Not shown: {html.escape(reason)}</p>")
-        m.append(f"### {heading}\n\n*Not shown: {reason}*\n")
+def _render_piece(s: Section, p: Piece, h: list[str], m: list[str]) -> None:
+    """One piece, appended to the page ``h`` and the Markdown ``m``: its heading, then why it
+    is not shown, or its figure with the caption, its paragraph, or its caption alone; then
+    its table and the warnings of the fits behind it."""
+    if p.omitted is not None:
+        h.append(f"<h3>{html.escape(p.heading)}</h3><p class='omitted'>Not shown: {html.escape(p.omitted)}</p>")
+        m.append(f"### {p.heading}\n\n*Not shown: {p.omitted}*\n")
         return
-    data = base64.b64encode(fig.png).decode("ascii")
-    h.append(f"<h3>{html.escape(fig.heading)}</h3><figure><img alt='{html.escape(fig.heading)}' "
-             f"src='data:image/png;base64,{data}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
-    m.append(f"### {fig.heading}\n\n![{fig.heading}](figures/{fig.slug}.png)\n\n{fig.caption}\n")
-    if key in s.tables:
-        cols, rows_ = s.tables[key]
-        h.append(_html_table(cols, rows_))
-        m.append(_md_table(cols, rows_) + "\n")
-    noted = _sweep_warnings(r, key)
-    if noted:
+    fig = s.figures.get(p.key)
+    if fig is not None:
+        data = base64.b64encode(fig.png).decode("ascii")
+        h.append(f"<h3>{html.escape(fig.heading)}</h3><figure><img alt='{html.escape(fig.heading)}' "
+                 f"src='data:image/png;base64,{data}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
+        m.append(f"### {fig.heading}\n\n![{fig.heading}](figures/{fig.slug}.png)\n\n{fig.caption}\n")
+    elif p.text is not None:
+        h.append(f"<h3>{html.escape(p.heading)}</h3><p>{html.escape(p.text)}</p>")
+        m.append(f"### {p.heading}\n\n{p.text}\n")
+    else:
+        h.append(f"<h3>{html.escape(p.heading)}</h3><p>{html.escape(p.caption)}</p>")
+        m.append(f"### {p.heading}\n\n{p.caption}\n")
+    if p.table is not None:
+        h.append(_html_table(*p.table))
+        m.append(_md_table(*p.table) + "\n")
+    if p.warnings:
         h.append("<p class='meta'>Warnings raised by these fits:</p><pre class='wrap'>"
-                 + html.escape("\n".join(noted)) + "</pre>")
-        m.append("Warnings raised by these fits:\n\n```\n" + "\n".join(noted) + "\n```\n")
+                 + html.escape("\n".join(p.warnings)) + "</pre>")
+        m.append("Warnings raised by these fits:\n\n```\n" + "\n".join(p.warnings) + "\n```\n")
 
 
 # --------------------------------------------------------------------------- checking a folder
@@ -629,8 +580,8 @@ def _write_folder(out: Path, sections: list[Section], results: dict[str, Any], p
                 target = _inside(build, build / s.page.file)
                 if not target.parent.is_dir():
                     target.parent.mkdir()
-                    # BokehJS once for all pages (stepper.step_page(..., shared_js=True)).
-                    for name, code in stepper.shared_scripts().items():
+                    # BokehJS once for all pages (steps.step_page(..., shared_js=True)).
+                    for name, code in steps.shared_scripts().items():
                         _inside(build, target.parent / name).write_bytes(code)
                 target.write_text(s.page.html, encoding="utf-8")
         (build / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")

@@ -1,23 +1,23 @@
-"""The pictures a teacher draws first, computed from EM's own code: the model on the data.
+"""What the teaching pictures and the step-through page show, computed from EM's own code.
 
 - Coin data (coin sets, interleaved coins): Do & Batzoglou's Figure 1b as a table per
-  iteration. Each set's Pr(coin | set) from the scenario's E-step, the heads and tails it
-  credits to each coin, the totals, and the new biases from the scenario's M-step. On the
-  lecture's interleaved tosses, iteration 1 is the slide's fractional counts: each H credits
-  2/3 to c1, each T 2/5; totals 22/3, 18/5, 11/3, 27/5; p1 = 110/164, p2 = 55/136.
-- 1-D mixtures: a histogram of the data with each weighted component density and the
-  mixture at EM's answer, against the 94% band of the mixture density over the NUTS draws.
-- 2-D mixtures: the points coloured by responsibility with each component's 1σ and 2σ
-  ellipses at iterations 0, 1, 2, 5 and at convergence (Bishop's Old Faithful figure).
+  iteration (:func:`credit_tables`). Each set's Pr(coin | set) from the scenario's E-step,
+  the heads and tails it credits to each coin, the totals, and the new biases from the
+  scenario's M-step. On the lecture's interleaved tosses, iteration 1 is the slide's
+  fractional counts: each H credits 2/3 to c1, each T 2/5; totals 22/3, 18/5, 11/3, 27/5;
+  p1 = 110/164, p2 = 55/136.
+- 1-D mixtures: each weighted component density on a grid at EM's parameters, and the 94%
+  band of the mixture density over posterior draws.
+- 2-D mixtures: each component's 1σ and 2σ ellipse.
 
 Iteration ``t`` is one E-step at the parameters after ``t − 1`` iterations followed by the
 M-step that gives the parameters after ``t``: :func:`iterations` pairs each parameter row
-of ``EMResult.param_trace`` with the responsibilities that produced it. The interactive
-step-through page (:mod:`.stepper`) shows the same states.
+of ``EMResult.param_trace`` with the responsibilities that produced it. Numbers only: the
+figures are drawn by :mod:`.pieces.by_hand` and :mod:`.pieces.model_on_data`, and the
+step-through page (:mod:`.steps`) shows the same states.
 
 Which E-step a scenario's data take is looked up in :data:`E_STEPS` (data type, parameter
-name, E-step); a custom scenario's own steps (``Scenario.steps``) come first. A new kind of
-picture is one function here and one line in :func:`pieces`.
+name, E-step); a custom scenario's own steps (``Scenario.steps``) come first.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib import rc_context
 from scipy.stats import norm
 
 from emtwin.em_reference import coins as em_coins
@@ -38,40 +37,35 @@ from emtwin.em_reference import gaussian_mixture as em_gm
 from emtwin.em_reference import interleaved_coins as em_interleaved
 from emtwin.em_reference.driver import Params
 
-from .figures import EM_COLOR, NUTS_COLOR, STYLE, _figure
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from .results import Comparison
-    from .report_parts import ScenarioReport
-    from .scenario import Scenario
+if TYPE_CHECKING:  # annotations only
+    from ..results import Comparison
+    from ..scenario import Scenario
 
 __all__ = [
+    "COIN_M_STEPS",
     "E_STEPS",
     "CreditTable",
     "Iterations",
-    "Piece",
     "as_fraction",
+    "coin_parameter",
     "credit_rows",
     "credit_tables",
-    "density_figure",
+    "density_grid",
     "e_step_of",
     "ellipse_outline",
-    "ellipses_figure",
     "iterations",
     "mixture_1d",
     "number_text",
     "observations_1d",
     "param_name",
-    "pieces",
+    "posterior_density_band",
     "ratio_text",
     "shown_iterations",
+    "thinning",
+    "weighted_densities",
 ]
 
 HDI_PROB = 0.94
-# Iterations the 2-D figure shows, as in the classic Old Faithful EM figure (plus the last).
-ELLIPSE_ITERATIONS = (0, 1, 2, 5)
 # A number is written as a fraction when one with a denominator up to this equals it to
 # rounding: the lecture's 22/3 is a fraction, D&B's 0.45 is not.
 MAX_DENOMINATOR = 1000
@@ -232,13 +226,21 @@ class CreditTable:
         return self.credited_tails.sum(axis=0)
 
 
+def coin_parameter(comparison: Comparison) -> str | None:
+    """The bias parameter (``theta``, ``p``) of a run on coin data that has a credit table
+    (:data:`COIN_M_STEPS`); None for other data."""
+    if not isinstance(comparison.data, em_coins.TossSets):
+        return None
+    return next((n for n in COIN_M_STEPS if n in comparison.em.params), None)
+
+
 def credit_tables(scenario: Scenario, comparison: Comparison, shown: Sequence[int] | None = None) -> list[CreditTable]:
     """Do & Batzoglou's per-iteration table for the iterations ``shown`` (default: all), from
     the scenario's E-step and M-step at EM's traced parameters. Empty for other data."""
     data, em = comparison.data, comparison.em
     if not isinstance(data, em_coins.TossSets):
         return []
-    name = next((n for n in COIN_M_STEPS if n in em.params), None)
+    name = coin_parameter(comparison)
     if name is None:
         return []
     e_step, m_step = e_step_of(scenario, comparison), COIN_M_STEPS[name]
@@ -284,29 +286,6 @@ def param_name(param: str, coin: str) -> str:
     return f"{param}{coin}" if coin[:1].isdigit() else f"{param}_{coin}"
 
 
-def _credit_piece(r: ScenarioReport) -> Piece | None:
-    c = r.comparison
-    n = c.em.n_iter
-    shown = sorted({t for t in (1, 2, 3, n) if 1 <= t <= n})
-    tables = credit_tables(r.scenario, c, shown)
-    if not tables:
-        return None
-    param = next(name for name in COIN_M_STEPS if name in c.em.params)
-    a, b = tables[0].coins
-    cols = ["iteration", "set", f"Pr({a})", f"heads → {a}", f"tails → {a}", f"Pr({b})", f"heads → {b}",
-            f"tails → {b}"]
-    rows = [row for table in tables for row in credit_rows(table, param)]
-    first = tables[0]
-    caption = (f"EM by hand, as Do & Batzoglou draw it (Fig. 1b): at iteration t the E-step weighs each set by "
-               f"Pr(coin | set) at the previous biases, credits it heads and tails to each coin in proportion, and "
-               f"the M-step divides each coin's credited heads by its credited tosses. Iteration 1 starts at "
-               f"{param_name(param, a)} = {number_text(first.before[0])}, {param_name(param, b)} = "
-               f"{number_text(first.before[1])} and gives {first.after[0]:.4f}, {first.after[1]:.4f}; shown: "
-               f"iterations {', '.join(str(t.iteration) for t in tables)} of {n}. Computed with the EM twin's "
-               "e_step and m_step at its traced parameters.")
-    return Piece("by-hand", "EM by hand, iteration by iteration", caption, None, (cols, rows))
-
-
 # --------------------------------------------------------------------------- 1-D mixtures
 
 
@@ -336,68 +315,20 @@ def density_grid(x: np.ndarray, n: int = 300) -> np.ndarray:
     return np.linspace(x.min() - pad, x.max() + pad, n)
 
 
-def _every(n_draws: int) -> int:
+def thinning(n_draws: int) -> int:
     """Thinning step that keeps at most MAX_DRAWS draws."""
     return max(1, int(np.ceil(n_draws / MAX_DRAWS)))
 
 
 def posterior_density_band(data: Any, draws: dict[str, np.ndarray], grid: np.ndarray) -> np.ndarray | None:
     """The 3% and 97% quantiles of the mixture density over posterior draws, shape (2, n_grid)."""
-    every = _every(len(next(iter(draws.values()))))
+    every = thinning(len(next(iter(draws.values()))))
     triple = mixture_1d(data, {name: value[::every] for name, value in draws.items()})
     if triple is None:
         return None
     mixture = weighted_densities(grid, *triple).sum(axis=1)
     tail = (1 - HDI_PROB) / 2
     return np.quantile(mixture, [tail, 1 - tail], axis=0)
-
-
-def density_figure(data: Any, params: Params, draws: dict[str, np.ndarray] | None, labels: Sequence[str],
-                   title: str, xlabel: str = "x") -> Figure:
-    """Histogram of 1-D data, each weighted component density and the mixture at ``params``,
-    and the 94% band of the mixture density over ``draws`` (posterior draws, same names)."""
-    x = observations_1d(data)
-    grid = density_grid(x)
-    dens = weighted_densities(grid, *mixture_1d(data, params))
-    with rc_context(STYLE):
-        fig = _figure(11.0, 5.0)
-        ax = fig.add_subplot()
-        ax.hist(x, bins=int(np.clip(len(x) // 8, 10, 40)), density=True, color="#f2f2f2", edgecolor="#999999",
-                label=f"data ({len(x)} points)")
-        if draws is not None:
-            band = posterior_density_band(data, draws, grid)
-            ax.fill_between(grid, band[0], band[1], color=NUTS_COLOR, alpha=0.45, lw=0,
-                            label="NUTS posterior: 94% band of the mixture density")
-        ax.plot(grid, dens.sum(axis=0), color=EM_COLOR, lw=2.5, label="mixture at EM's MLE")
-        for j, label in enumerate(labels):  # drawn over the mixture, which they meet where the other is ~0
-            ax.plot(grid, dens[j], "--", color=f"C{j + 1}", lw=2, label=f"component {label} × its weight (EM)")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("density")
-        ax.legend(loc="best", framealpha=0.85)
-        ax.set_title(title)
-    return fig
-
-
-def _density_piece(r: ScenarioReport) -> Piece | None:
-    from .paths import aligned_draws
-
-    sc, c = r.scenario, r.comparison
-    if mixture_1d(c.data, c.em.params) is None:
-        return None
-    draws = aligned_draws(sc, c, c.nuts) if c.nuts is not None else None
-    k = len(np.atleast_1d(c.em.params["mu"]))
-    labels = list(sc.components.labels[:k]) if sc.components.labels else [str(j + 1) for j in range(k)]
-    xlabel = (c.data.columns[0] if getattr(c.data, "columns", None) else "x")
-    fig = density_figure(c.data, c.em.params, draws, labels, f"{sc.name}: the fitted mixture on the data", xlabel)
-    caption = ("The data's histogram with each component's density times its weight (dashed) and their sum, the "
-               "mixture, at EM's MLE (solid)")
-    if draws is not None:
-        n = len(next(iter(draws.values())))
-        caption += (f"; grey: where 94% of the mixture densities of the NUTS posterior lie (3% to 97% quantile at "
-                    f"each x, over {len(range(0, n, _every(n)))} of {n} draws). "
-                    "A mixture curve inside the band: the MLE's picture of the data is one the posterior finds "
-                    "plausible; the band's width is what the data leave uncertain")
-    return Piece("model-on-data", "The model on the data", caption + ".", fig, None)
 
 
 # --------------------------------------------------------------------------- 2-D mixtures
@@ -410,73 +341,3 @@ def ellipse_outline(mu: np.ndarray, cov: np.ndarray, radius: float, n: int = 60)
     angle = np.linspace(0, 2 * np.pi, n + 1)
     circle = np.stack([np.cos(angle), np.sin(angle)])
     return (np.asarray(mu, dtype=float)[:, None] + radius * vectors @ (np.sqrt(values)[:, None] * circle)).T
-
-
-def _ellipse_iterations(n_iter: int) -> list[int]:
-    return sorted({t for t in ELLIPSE_ITERATIONS if t <= n_iter} | {n_iter})
-
-
-def ellipses_figure(data: em_gm.MixtureData, steps: Iterations, title: str) -> Figure:
-    """One panel per iteration of ``steps``: points coloured by the E-step's responsibility
-    of component 1 (blue) against component 2 (red), and each component's 1σ and 2σ ellipses."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps["coolwarm_r"]
-    names = data.columns or ("x[0]", "x[1]")
-    n = len(steps.numbers)
-    with rc_context(STYLE):
-        fig = _figure(4.0 * n + 1.0, 4.6)
-        axes = fig.subplots(1, n, sharex=True, sharey=True, squeeze=False)[0]
-        for ax, t, params, resp in zip(axes, steps.numbers, steps.params, steps.responsibilities):
-            ax.scatter(data.x[:, 0], data.x[:, 1], c=resp[:, 0], cmap=cmap, vmin=0, vmax=1, s=10, linewidths=0)
-            for j in range(data.k):
-                for radius, style in ((1, "-"), (2, "--")):
-                    outline = ellipse_outline(params["mu"][j], params["cov"][j], radius)
-                    ax.plot(outline[:, 0], outline[:, 1], style, color=cmap(1.0 if j == 0 else 0.0), lw=1.6)
-            ax.set_title(f"iteration {t}" + (" (converged)" if t == steps.numbers[-1] and t > 0 else ""))
-            ax.set_xlabel(names[0])
-        axes[0].set_ylabel(names[1])
-        fig.colorbar(matplotlib.cm.ScalarMappable(cmap=cmap), ax=list(axes), label="responsibility of component 1")
-        fig.suptitle(title)
-    return fig
-
-
-def _ellipses_piece(r: ScenarioReport) -> Piece | None:
-    sc, c = r.scenario, r.comparison
-    data = c.data
-    if not (isinstance(data, em_gm.MixtureData) and data.x.ndim == 2 and data.d == 2):
-        return None
-    every = iterations(sc, c, cap=max(c.em.n_iter, 1))
-    keep = [every.numbers.index(t) for t in _ellipse_iterations(c.em.n_iter)]
-    steps = Iterations([every.numbers[i] for i in keep], [every.params[i] for i in keep], every.loglik[keep],
-                       [every.responsibilities[i] for i in keep])
-    fig = ellipses_figure(data, steps, f"{sc.name}: EM's components on the data")
-    caption = (f"EM on the {len(data.x)} points, iteration by iteration: each point coloured by the responsibility "
-               "of component 1 from that iteration's E-step (at the previous iteration's parameters; at 0, at the "
-               "start), each component's 1σ (solid) and 2σ (dashed) ellipse at the parameters after the M-step. "
-               f"Log-likelihood: " + ", ".join(f"{ll:.2f} at {t}" for t, ll in zip(steps.numbers, steps.loglik))
-               + " nats.")
-    return Piece("model-on-data", "The model on the data", caption, fig, None)
-
-
-# --------------------------------------------------------------------------- what the report shows
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A teaching piece of a scenario's report: a figure, a table, or both."""
-
-    key: str
-    heading: str
-    caption: str
-    figure: Figure | None
-    table: tuple[list[str], list[list[str]]] | None
-
-
-# Each returns its piece, or None when the scenario's data are not its kind.
-PIECES: list[Callable[[ScenarioReport], Piece | None]] = [_credit_piece, _density_piece, _ellipses_piece]
-
-
-def pieces(r: ScenarioReport) -> list[Piece]:
-    """The teaching pieces that apply to the scenario, in report order."""
-    return [piece for make in PIECES if (piece := make(r)) is not None]

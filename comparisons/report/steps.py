@@ -11,33 +11,40 @@ about 1.8 MB a page), so the page opens from disk with no network (a report writ
 JavaScript once, beside its pages: ``shared_js``); its ``Slider`` and
 ``CheckboxGroup`` widgets with ``js_on_change`` swap precomputed ``ColumnDataSource`` data,
 so the page needs no hand-written JavaScript beyond three short callbacks. Plotly would
-embed about 3.5 MB per page. Every state is computed here, in Python, from the
-:class:`~emtwin.comparisons.report_parts.ScenarioReport` (its Comparison, EM path and
-contour): the page is a pure function of it.
+embed about 3.5 MB per page. Every state is computed here, in Python, from a
+:class:`~emtwin.comparisons.report.compute.ScenarioReport`, or anything else carrying a
+scenario, its Comparison, EM's path and the contour (:class:`Stepped`; the notebook view
+builds one): the page is a pure function of them.
 
-The page reads ``?iteration=N`` (or ``#iteration=N``) from its address to start at
-iteration N, and ``overlays=map,nuts`` to start with the overlays on; the window title
-names the iteration and the parameters shown, e.g. ``coin-sets, iteration 1: theta_A =
-0.7130, theta_B = 0.5813``.
+The page starts at the iteration and with the overlays ``step_page`` is given, unless its
+address says otherwise: ``?iteration=N`` (or ``#iteration=N``) and ``overlays=map,nuts``.
+The window title names the iteration and the parameters shown, e.g. ``coin-sets, iteration
+1: theta_A = 0.7130, theta_B = 0.5813``; the slider's model is named ``iteration`` and the
+state's text ``state``, the checkboxes ``overlays`` (``Bokeh.documents[0].get_model_by_name``).
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from emtwin.em_reference.gaussian_mixture import MixtureData as GaussianMixtureData
 
 from . import teaching
-from .figures import EM_COLOR, MAP_COLOR, NUTS_COLOR
+from .drawing import EM_COLOR, MAP_COLOR, NUTS_COLOR
 
-if TYPE_CHECKING:
-    from .report_parts import ScenarioReport
+if TYPE_CHECKING:  # annotations only
+    from ..paths import Contour, EMPath
+    from ..results import Comparison
+    from ..scenario import Scenario
 
-__all__ = ["StepPage", "shared_scripts", "step_page"]
+__all__ = ["OVERLAYS", "StepPage", "Stepped", "shared_scripts", "step_page"]
+
+OVERLAYS = ("map", "nuts")  # what the checkboxes turn on: PyMC's MAP, the NUTS posterior
 
 MAX_DOTS = 800  # NUTS draws shown on the contour
 MAX_TRACES = 6  # parameter traces drawn beyond two parameters
@@ -45,13 +52,16 @@ PATH_COLOR = "#ff7f0e"
 RESP_LOW, RESP_HIGH = "#b40426", "#3b4cc0"  # responsibility of component 1: 0 red, 1 blue
 COMPONENT_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]  # as matplotlib's C1, C2, ...
 
-# Runs once the page is shown: start at ?iteration=N and with ?overlays=map,nuts.
+# Runs once the page is shown: start at `start` and with `overlays` on, or where the address
+# says (?iteration=N, ?overlays=map,nuts).
 ON_READY = """
 const href = window.location.href;
 const it = /[?#&]iteration=(\\d+)/.exec(href);
-if (it) { slider.value = Math.min(slider.end, Math.max(slider.start, Number(it[1]))); }
+const first = it ? Number(it[1]) : start;
+if (first > 0) { slider.value = Math.min(slider.end, Math.max(slider.start, first)); }
 const ov = /[?#&]overlays=([a-z,]+)/.exec(href);
-if (ov) { const want = ov[1].split(","); toggles.active = [want.includes("map") ? 0 : -1, want.includes("nuts") ? 1 : -1].filter(i => i >= 0 && i < toggles.labels.length); }
+const want = ov ? ov[1].split(",") : overlays;
+if (want.length) { toggles.active = [want.includes("map") ? 0 : -1, want.includes("nuts") ? 1 : -1].filter(i => i >= 0 && i < toggles.labels.length); }
 """
 # Slider moved: show iteration i's precomputed state.
 ON_SLIDE = """
@@ -64,6 +74,15 @@ ON_TOGGLE = """
 for (const r of map_renderers) { r.visible = cb_obj.active.includes(0); }
 for (const r of nuts_renderers) { r.visible = cb_obj.active.includes(1); }
 """
+
+
+class Stepped(Protocol):
+    """What a step-through page is drawn from (a ScenarioReport has all four)."""
+
+    scenario: Scenario
+    comparison: Comparison
+    path: EMPath
+    contour: Contour | None
 
 
 @dataclass(frozen=True)
@@ -125,7 +144,7 @@ def _hidden(renderer: Any, into: list[Any]) -> Any:
     return renderer
 
 
-def _loglik_panel(page: _Page, r: ScenarioReport, numbers: list[int]) -> Any:
+def _loglik_panel(page: _Page, r: Stepped, numbers: list[int]) -> Any:
     ll = r.path.loglik[numbers]
     fig = _figure("log-likelihood so far", "iteration", "log-likelihood (nats)", height=300)
     fig.line(numbers, ll, color="#cccccc", line_width=1.5)
@@ -137,7 +156,7 @@ def _loglik_panel(page: _Page, r: ScenarioReport, numbers: list[int]) -> Any:
     return fig
 
 
-def _path_panel(page: _Page, r: ScenarioReport, numbers: list[int]) -> list[Any]:
+def _path_panel(page: _Page, r: Stepped, numbers: list[int]) -> list[Any]:
     path, ct = r.path, r.contour
     values = path.values[numbers]
     if ct is not None:
@@ -192,14 +211,14 @@ def _path_panel(page: _Page, r: ScenarioReport, numbers: list[int]) -> list[Any]
     return figs
 
 
-def _nuts_summary(r: ScenarioReport) -> dict[str, tuple[float, float]] | None:
+def _nuts_summary(r: Stepped) -> dict[str, tuple[float, float]] | None:
     rows = r.comparison.rows
     if r.comparison.nuts is None:
         return None
     return {row.name: (row.hdi_low, row.hdi_high) for row in rows if row.hdi_low is not None}
 
 
-def _coin_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations) -> list[Any]:
+def _coin_panels(page: _Page, r: Stepped, steps: teaching.Iterations) -> list[Any]:
     c = r.comparison
     n_obs = steps.responsibilities[0].shape[0]
     label = r.scenario.components.labels[0] if r.scenario.components.labels else "1"
@@ -213,7 +232,7 @@ def _coin_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations) -> 
     return [fig]
 
 
-def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations) -> list[Any]:
+def _mixture_1d_panels(page: _Page, r: Stepped, steps: teaching.Iterations) -> list[Any]:
     c = r.comparison
     x = teaching.observations_1d(c.data)
     grid = teaching.density_grid(x, 200)
@@ -227,7 +246,7 @@ def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
         states.append({"ys": [_short(d) for d in dens]})
         mixtures.append({"y": dens.sum(axis=0)})
     if c.nuts is not None:
-        from .paths import aligned_draws
+        from ..paths import aligned_draws
 
         band = teaching.posterior_density_band(c.data, aligned_draws(r.scenario, c, c.nuts), grid)
         _hidden(fig.varea(grid, band[0], band[1], color=NUTS_COLOR, alpha=0.35,
@@ -248,7 +267,7 @@ def _mixture_1d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
     return [fig, resp_fig]
 
 
-def _mixture_2d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iterations) -> list[Any]:
+def _mixture_2d_panels(page: _Page, r: Stepped, steps: teaching.Iterations) -> list[Any]:
     c = r.comparison
     data = c.data
     names = data.columns or ("x[0]", "x[1]")
@@ -276,7 +295,7 @@ def _mixture_2d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
             _hidden(fig.line(o[:, 0], o[:, 1], color=MAP_COLOR, line_width=2, line_dash="dotted",
                              legend_label="PyMC MAP (1σ)"), page.map_renderers)
     if c.nuts is not None:
-        from .paths import aligned_draws
+        from ..paths import aligned_draws
 
         mu = aligned_draws(r.scenario, c, c.nuts)["mu"]
         mu = mu[:: max(1, int(np.ceil(len(mu) / MAX_DOTS)))]
@@ -290,7 +309,7 @@ def _mixture_2d_panels(page: _Page, r: ScenarioReport, steps: teaching.Iteration
 # --------------------------------------------------------------------------- texts
 
 
-def _state_text(r: ScenarioReport, number: int, values: np.ndarray, loglik: float,
+def _state_text(r: Stepped, number: int, values: np.ndarray, loglik: float,
                 table: teaching.CreditTable | None) -> str:
     names = r.path.names
     rows = "".join(f"<tr><td>{html.escape(n)}</td><td style='text-align:right'>{v:.4f}</td></tr>"
@@ -301,7 +320,7 @@ def _state_text(r: ScenarioReport, number: int, values: np.ndarray, loglik: floa
            f"<table style='font-size:15px'>{rows}<tr><td>log-likelihood</td>"
            f"<td style='text-align:right'>{loglik:.4f}</td></tr></table>")
     if table is not None:
-        param = next(name for name in teaching.COIN_M_STEPS if name in r.comparison.em.params)
+        param = teaching.coin_parameter(r.comparison)
         a, b = table.coins
         cols = ["set", f"Pr({a})", f"H→{a}", f"T→{a}", f"Pr({b})", f"H→{b}", f"T→{b}"]
         cell = "<td style='padding:0 .25em;white-space:nowrap'>{}</td>"
@@ -332,19 +351,40 @@ def shared_scripts() -> dict[str, bytes]:
             for bundle in ("bokeh", "bokeh-widgets")}
 
 
-def step_page(r: ScenarioReport, file: str, *, shared_js: bool = False) -> StepPage:
+def _start(numbers: list[int], c: Comparison, iteration: int, overlays: Sequence[str]) -> tuple[int, list[str]]:
+    """The slider position showing ``iteration`` and the overlays to turn on, checked."""
+    from emtwin.em_reference.checks import Whole, check
+
+    iteration = check("iteration", iteration, Whole(0, c.em.n_iter), f"EM ran {c.em.n_iter} iterations")
+    if iteration not in numbers:
+        raise ValueError(f"iteration must be one the page shows: 0 to {numbers[-2]} or {numbers[-1]} (a long run "
+                         f"keeps its first {len(numbers) - 1} and its last); got {iteration}.")
+    ran = [name for name in OVERLAYS if getattr(c, name) is not None]
+    if isinstance(overlays, str) or any(o not in ran for o in overlays):
+        raise ValueError(f"overlays must be a list of {' and '.join(map(repr, ran)) or 'nothing'} "
+                         f"(the methods that ran); got {overlays!r}.")
+    return numbers.index(iteration), list(overlays)
+
+
+def step_page(r: Stepped, file: str, *, shared_js: bool = False, iteration: int = 0,
+              overlays: Sequence[str] = ()) -> StepPage:
     """The scenario's step-through page (module docstring), named ``file``.
 
     Parameters
     ----------
-    r : ScenarioReport
-        The scenario's comparison and report pieces (EM path, contour).
+    r : Stepped
+        The scenario, its Comparison, EM's path and the contour (a ScenarioReport).
     file : str
         The page's file name in the report folder.
     shared_js : bool
         False: BokehJS inline (~1.8 MB), the page is one file that opens anywhere. True: the
         page loads BokehJS from the files of :func:`shared_scripts` beside it, which a report
         writes once for all its pages (six inline copies would be 11 MB of the same code).
+    iteration : int
+        The iteration the slider starts at (0: EM's start); the address's ``?iteration=N``
+        overrides it.
+    overlays : sequence of {"map", "nuts"}
+        Overlays switched on at the start (of the methods that ran).
 
     Returns
     -------
@@ -360,6 +400,7 @@ def step_page(r: ScenarioReport, file: str, *, shared_js: bool = False) -> StepP
     sc, c = r.scenario, r.comparison
     steps = teaching.iterations(sc, c)
     numbers = steps.numbers
+    start, switched_on = _start(numbers, c, iteration, overlays)
     page = _Page()
     panels = []
     tables: dict[int, teaching.CreditTable] = {}
@@ -378,12 +419,12 @@ def step_page(r: ScenarioReport, file: str, *, shared_js: bool = False) -> StepP
     texts = [_state_text(r, n, values[i], r.path.loglik[n], tables.get(n)) for i, n in enumerate(numbers)]
     titles = [f"{sc.name}, iteration {n}: " + ", ".join(f"{name} = {v:.4f}" for name, v in zip(r.path.names, values[i]))
               for i, n in enumerate(numbers)]
-    text = Div(text=texts[0], width=460)
-    slider = Slider(start=0, end=len(numbers) - 1, value=0, step=1, title="iteration", width=460)
+    text = Div(text=texts[0], width=460, name="state")
+    slider = Slider(start=0, end=len(numbers) - 1, value=0, step=1, title="iteration", width=460, name="iteration")
     slider.js_on_change("value", CustomJS(args=dict(sources=page.sources, states=page.states, text=text,
                                                     texts=texts, titles=titles), code=ON_SLIDE))
     labels = (["PyMC MAP"] if c.map is not None else []) + (["NUTS posterior"] if c.nuts is not None else [])
-    toggles = CheckboxGroup(labels=labels, active=[], inline=True)
+    toggles = CheckboxGroup(labels=labels, active=[], inline=True, name="overlays")
     toggles.js_on_change("active", CustomJS(args=dict(map_renderers=page.map_renderers,
                                                       nuts_renderers=page.nuts_renderers), code=ON_TOGGLE))
     intro = Div(width=460, text=(
@@ -397,7 +438,8 @@ def step_page(r: ScenarioReport, file: str, *, shared_js: bool = False) -> StepP
     doc = Document()
     doc.add_root(layout)
     doc.title = titles[0]
-    doc.js_on_event(DocumentReady, CustomJS(args=dict(slider=slider, toggles=toggles), code=ON_READY))
+    doc.js_on_event(DocumentReady, CustomJS(args=dict(slider=slider, toggles=toggles, start=start,
+                                                      overlays=switched_on), code=ON_READY))
     if not shared_js:
         return StepPage(file, file_html(doc, INLINE, titles[0]))
     text = file_html(doc, CDN, titles[0])

@@ -42,13 +42,13 @@ from emtwin.em_reference.components import align_draws
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
 
-from . import result_cache
-from .harness import METHODS
-from .model_memo import shared_model
-from .paths import Contour, EMPath, aligned_draws, em_path, pooled_draws
-from .paths import contour as contour_of
-from .results import Comparison, flatten
-from .scenario import Scenario
+from .. import result_cache
+from ..harness import METHODS
+from ..model_memo import shared_model
+from ..paths import Contour, EMPath, aligned_draws, em_path, pooled_draws
+from ..paths import contour as contour_of
+from ..results import Comparison, flatten
+from ..scenario import Scenario
 
 __all__ = [
     "ComponentChoice",
@@ -61,6 +61,7 @@ __all__ = [
     "ScenarioReport",
     "aligned_draws",
     "component_labels",
+    "convergence_rate",
     "scenario_report",
 ]
 
@@ -425,6 +426,16 @@ def _components(sc: Scenario, c: Comparison, settings: ReportSettings, progress:
     )
 
 
+def convergence_rate(loglik: np.ndarray) -> float | None:
+    """Median ratio of successive distances to the final log-likelihood: EM's linear rate
+    (None when EM took too few steps to measure one)."""
+    gap = loglik[-1] - loglik
+    usable = gap[:-1] > 1e-9 * max(1.0, abs(loglik[-1]))
+    ratios = gap[1:][usable] / gap[:-1][usable]
+    ratios = ratios[(ratios > 0) & np.isfinite(ratios)]
+    return float(np.median(ratios)) if ratios.size >= 2 else None
+
+
 # --------------------------------------------------------------------------- the entry point
 
 
@@ -466,7 +477,7 @@ def scenario_report(
     -------
     ScenarioReport
     """
-    from .registry import get_scenario
+    from ..registry import get_scenario
 
     settings = ReportSettings() if settings is None else settings
     if not isinstance(settings, ReportSettings):
