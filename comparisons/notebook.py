@@ -132,7 +132,11 @@ def comparison_html(c: Any) -> str:
     """A :class:`~emtwin.comparisons.results.Comparison` as HTML: verdict, parameter table,
     checks and EM's path."""
     ran = set(c.methods)
+    derived = getattr(c, "derived", None)
     columns = [("parameter", True, lambda r: r.name), ("EM", True, lambda r: _num(r.em)),
+               (derived.label if derived is not None else "derived EM",
+                any(getattr(r, "derived_em", None) is not None for r in c.rows),
+                lambda r: _num(getattr(r, "derived_em", None))),
                ("MAP", "map" in ran, lambda r: _num(r.map)),
                ("EM−MAP", "map" in ran, lambda r: _num(r.em_minus_map, ".1e")),
                ("ADVI mean (sd)", "advi" in ran,

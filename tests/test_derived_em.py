@@ -347,3 +347,25 @@ def test_keep_order_must_be_a_bool(poisson):
     with pytest.raises(ValueError) as err:
         emtwin.derive_em(poisson.build, poisson.counts, poisson.start, keep_order=0)
     assert str(err.value) == "keep_order must be True or False; got 0."
+
+
+def test_the_text_table_shows_the_derived_column_named_for_what_ran():
+    header = lambda c: c.table().splitlines()[1].split()  # noqa: E731
+    assert header(emtwin.compare("coin-sets", methods=["map"])) == ["parameter", "EM", "derived", "EM", "MAP", "EM−MAP"]
+    prior = emtwin.compare("coin-sets", methods=["map"], model_options={"prior": (20, 20)})
+    assert header(prior) == ["parameter", "EM", "MAP-EM", "MAP", "EM−MAP"]
+    theta_a = prior.table().splitlines()[3].split()
+    assert theta_a[:4] == ["theta_A", "0.7968", "0.5635", "0.5635"]  # the MLE, then MAP-EM beside MAP
+    assert header(emtwin.compare("coin-sets", methods=["map"], derived=False)) == ["parameter", "EM", "MAP", "EM−MAP"]
+    assert prior.to_dict()["rows"][0]["derived_em"] == prior.row("theta_A").derived_em
+
+
+def test_a_failing_map_em_check_marks_its_rows(monkeypatch):
+    from emtwin.comparisons import derived_twin
+
+    real = derived_twin.derive_em
+    monkeypatch.setattr(derived_twin, "derive_em", lambda *args, priors=False, **kw: real(*args, priors=False, **kw))
+    c = emtwin.compare("coin-sets", methods=["map"], model_options={"prior": (20, 20)})
+    theta_a = next(line for line in c.table().splitlines() if line.startswith("theta_A"))
+    gap = abs(c.row("theta_A").derived_em - c.row("theta_A").map)
+    assert theta_a.endswith(f"◀ FAIL |MAP-EM−MAP| = {gap:.2e} > 1e-04")

@@ -90,7 +90,7 @@ def test_the_html_shows_verdict_table_checks_and_the_em_path(coin_sets_map):
     assert re.search(r"verdict <span style=\"color:#1a7f37;font-weight:bold\">AGREE</span>", page)
     cells = _parsed(page)
     table = cells.rows[: 1 + len(coin_sets_map.rows)]
-    assert table[0] == ["parameter", "EM", "MAP", "EM−MAP"]  # only the methods that ran
+    assert table[0] == ["parameter", "EM", "derived EM", "MAP", "EM−MAP"]  # only the twins that ran
     assert [row[:3] for row in table[1:]] == [["theta_A", "0.7968", "0.7968"], ["theta_B", "0.5196", "0.5196"]]
     header, *check_rows = cells.rows[len(table):]
     assert header == ["", "check", "numbers"]
