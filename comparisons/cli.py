@@ -143,6 +143,8 @@ def _add_report_parser(sub: Any, scenario_lines: str) -> None:
     rep.add_argument("--quick", action="store_true",
                      help="short chains, three data sizes, k <= 3: a first look in seconds per scenario")
     rep.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
+    rep.add_argument("--no-derived", action="store_true",
+                     help="skip the third twin, the EM derived from the PyMC model, in every table")
     rep.add_argument("--no-cache", action="store_true",
                      help="compute the table's comparison afresh instead of reading the result cache")
     datafiles.add_options(rep)
@@ -166,7 +168,8 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # Files are read before write_report makes the folder: bad input writes nothing.
         chosen = datafiles.choices(args, None if args.all else targets[0])
         targets = targets if args.all else [datafiles.with_choices(targets[0], chosen)]
-        settings = dataclasses.replace(settings, model_options=chosen.model_options, cache=not args.no_cache)
+        settings = dataclasses.replace(settings, model_options=chosen.model_options, cache=not args.no_cache,
+                                       derived=not args.no_derived)
         report = write_report(targets, args.out, settings, progress=not args.quiet,
                               command=shlex.join(["emtwin", *argv]))
     except (ValueError, FloatingPointError) as err:  # bad input, as for compare

@@ -156,7 +156,27 @@ def test_report_runs_the_scenario_with_your_data_and_prior(tmp_path, monkeypatch
     # The start for your data: the lecture's, as coin-sets has no data-built start.
     np.testing.assert_array_equal(sc.default_start["theta"], [0.6, 0.5])
     assert seen["settings"].model_options == {"prior": (2.0, 2.0)}  # every fit of the report takes it
+    assert seen["settings"].derived is True
     assert capsys.readouterr().out == f"report: {tmp_path / 'r' / 'index.html'}\n"
+    assert cli.main(["report", "coin-sets", "--no-derived", "--out", "r", "--quiet"]) == 0
+    assert seen["settings"].derived is False
+
+
+def test_a_report_without_the_derived_twin_asks_the_comparison_for_none(monkeypatch):
+    from emtwin.comparisons import result_cache
+    from emtwin.comparisons.report import compute
+
+    asked = {}
+
+    def compare(sc, **kwargs):
+        asked.update(kwargs)
+        raise LookupError("stop here: only the request is under test")
+
+    monkeypatch.setattr(result_cache, "compare", compare)
+    for derived in (True, False):
+        with pytest.raises(LookupError):
+            compute.scenario_report("coin-sets", compute.ReportSettings(derived=derived))
+        assert asked["derived"] is derived
 
 
 @pytest.mark.slow

@@ -102,6 +102,8 @@ class ReportSettings:
     cache : bool
         Answer the table's comparison from the result cache when it has run before
         (:mod:`.result_cache`; the command line's default, off with ``--no-cache``).
+    derived : bool
+        Run the third twin, the EM derived from the PyMC model (``--no-derived``: off).
     """
 
     seed: int = 0
@@ -114,6 +116,7 @@ class ReportSettings:
     grid: int = 81
     model_options: Mapping[str, Any] = field(default_factory=dict)
     cache: bool = False
+    derived: bool = True
 
     def __post_init__(self) -> None:
         check("seed", self.seed)
@@ -489,7 +492,7 @@ def scenario_report(
     t = time.perf_counter()
     c = result_cache.compare(sc, use_cache=settings.cache, methods=METHODS, seed=settings.seed, n_starts=settings.n_starts,
                 nuts_options=dict(settings.nuts), advi_options=dict(settings.advi),
-                model_options=dict(settings.model_options), progress=progress)
+                model_options=dict(settings.model_options), derived=settings.derived, progress=progress)
     timings["comparison"] = time.perf_counter() - t
     model = shared_model(sc.build_model, c.data, settings.model_options)
     path = em_path(sc, c)
