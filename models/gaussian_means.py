@@ -79,5 +79,7 @@ def build_model(
     with pm.Model(coords=coords) as model:
         # Ascending order: mu1 is the leftmost component, so labels cannot swap.
         mu = pm.Uniform(name, lower=lower, upper=upper, dims="component", transform=ordered)
-        pm.NormalMixture("z", w=np.full(k, 1.0 / k), mu=mu, sigma=sigma, observed=z, dims="obs_id")
+        # pm.Data, not a constant: one compiled graph for data of any size (models/coins.py)
+        pm.NormalMixture("z", w=np.full(k, 1.0 / k), mu=mu, sigma=sigma,
+                         observed=pm.Data("z_seen", z, dims="obs_id"), dims="obs_id")
     return model

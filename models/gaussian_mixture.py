@@ -122,7 +122,9 @@ def build_model(
             weights = pm.Dirichlet("weights", a=np.ones(k), dims="component")
             mu = pm.Uniform("mu", mu_low[0], mu_high[0], dims="component", transform=ordered)
             sigma = pm.Uniform("sigma", sd_floor[0], SPREAD_FACTOR * span[0], dims="component")
-            pm.NormalMixture("x", w=weights, mu=mu, sigma=sigma, observed=x, dims="obs_id")
+            # pm.Data, not a constant: one compiled graph for data of any size (models/coins.py)
+            pm.NormalMixture("x", w=weights, mu=mu, sigma=sigma, observed=pm.Data("x_seen", x, dims="obs_id"),
+                             dims="obs_id")
         return model
 
     names = [str(c) for c in columns] if columns is not None else [str(c) for c in range(d)]
@@ -152,7 +154,8 @@ def build_model(
         # solves L z = x − μ for all N points at once; a batch of k factors becomes N·k small
         # solves, and the gradient costs ~4× more (191 µs vs 42 µs per evaluation on Old Faithful).
         components = [pm.MvNormal.dist(mu=mu_vec[j], chol=chol[j]) for j in range(k)]
-        pm.Mixture("x", w=weights, comp_dists=components, observed=x, dims=("obs_id", "coord"))
+        pm.Mixture("x", w=weights, comp_dists=components, observed=pm.Data("x_seen", x, dims=("obs_id", "coord")),
+                   dims=("obs_id", "coord"))
     return model
 
 

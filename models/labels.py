@@ -26,9 +26,18 @@ from pymc.distributions.mixture import MixtureRV
 
 from .precision import compile_fn
 
-__all__ = ["LabelProbabilities", "mixture_label_probabilities", "mixture_log_joint"]
+__all__ = ["LabelProbabilities", "mixture_label_probabilities", "mixture_log_joint", "observed_data"]
 
 LabelProbabilities = Callable[[Mapping[str, Any]], np.ndarray]
+
+
+def observed_data(model: pm.Model, rv: Any | None = None) -> np.ndarray:
+    """The data the model holds for its observed variable ``rv`` (default: the first), as the
+    variable's dtype: a constant's value, or a ``pm.Data``'s (behind the cast PyMC puts on
+    integer data, which ``pm.Data`` stores as int32), read without compiling anything."""
+    value = model.rvs_to_values[model.observed_RVs[0] if rv is None else rv]
+    source = value.owner.inputs[0] if value.owner is not None and len(value.owner.inputs) == 1 else value
+    return np.asarray(source.data if hasattr(source, "data") else source.get_value(), dtype=value.dtype)
 
 
 def _mixture_rv(model: pm.Model, observed: str | None) -> Any:

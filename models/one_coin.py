@@ -45,5 +45,6 @@ def build_model(
     a, b = check_beta_prior(prior)
     with pm.Model() as model:
         p = pm.Beta(name, a, b)
-        pm.Binomial("heads", n=np.int64(tosses), p=p, observed=np.int64(heads))
+        # pm.Data, not constants: one compiled graph for every (h, N) (see models/coins.py)
+        pm.Binomial("heads", n=pm.Data("tosses", np.int64(tosses)), p=p, observed=pm.Data("heads_seen", np.int64(heads)))
     return model

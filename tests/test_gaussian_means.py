@@ -239,7 +239,7 @@ def test_extra_starts_are_distinct_data_points_and_seeded():
 
 def test_the_model_names_its_axes_with_words_and_its_prior_from_the_data():
     model = pm_means.build_model(TINY.z, sigma=1.0, k=2)
-    assert model.named_vars_to_dims == {"mu": ("component",), "z": ("obs_id",)}
+    assert model.named_vars_to_dims == {"mu": ("component",), "z": ("obs_id",), "z_seen": ("obs_id",)}
     assert list(model.coords["component"]) == ["1", "2"]
     mu = model["mu"]
     lower, upper = (np.asarray(v.eval()).item() for v in mu.owner.inputs[-2:])

@@ -8,6 +8,7 @@ import numpy as np
 
 from emtwin.comparisons import model_memo, registry
 from emtwin.em_reference import coins
+from emtwin.models.labels import observed_data
 
 
 def test_equal_data_and_options_share_one_model_and_anything_else_gets_its_own():
@@ -18,8 +19,7 @@ def test_equal_data_and_options_share_one_model_and_anything_else_gets_its_own()
     other_data = model_memo.shared_model(build, coins.TossSets.from_counts([5, 9, 8, 4, 6], 10))
     other_prior = model_memo.shared_model(build, sets, {"prior": (2.0, 2.0)})
     assert len({id(first), id(other_data), id(other_prior)}) == 3
-    observed = other_data.rvs_to_values[other_data["heads"]].data  # a Constant: the data it was built on
-    assert np.asarray(observed).tolist() == [5, 9, 8, 4, 6]
+    assert observed_data(other_data).tolist() == [5, 9, 8, 4, 6]  # the data it was built on
 
 
 def test_at_most_max_models_are_kept():

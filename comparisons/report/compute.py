@@ -41,6 +41,7 @@ from emtwin.em_reference.checks import Whole, check
 from emtwin.em_reference.components import align_draws
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
+from emtwin.models.labels import observed_data
 
 from .. import result_cache
 from ..harness import METHODS
@@ -309,9 +310,7 @@ def _labels(sc: Scenario, c: Comparison, model: Any) -> Labels:
         draws = pooled_draws(c.nuts, free)
         n_draws = len(next(iter(draws.values())))
         at_nuts = np.mean([label_fn({n: v[i] for n, v in draws.items()}) for i in range(n_draws)], axis=0)
-    value = model.rvs_to_values[model.observed_RVs[0]]
-    # Observed data are constants in these twins, shared variables when given with pm.Data.
-    observations = np.asarray(value.data if hasattr(value, "data") else value.get_value())
+    observations = observed_data(model)
     k = at_em.shape[1]
     labels = list(sc.components.labels[:k]) if sc.components.labels else [str(j + 1) for j in range(k)]
     return Labels(observations, labels, em_resp, at_em, at_map, at_nuts)
