@@ -504,7 +504,8 @@ def fit_advi(
     names = _reported_names(model)
     stop = DriftStop(budget_steps=n)
     with _pymc_quiet(), exact_arithmetic():
-        approx = _advi_steps(model, start, n, seed, stop if early_stop else None, progress)
+        approx = pm.fit(n=n, method="advi", model=model, start=start, random_seed=seed, progressbar=progress,
+                        callbacks=[stop] if early_stop else None)
         # The next seed for the draws, wrapping at the top of PyMC's range.
         idata = approx.sample(draws, random_seed=(seed + 1) % (MAX_SEED + 1))
     mean, sd, hdi = _summaries(idata, names)
@@ -523,56 +524,6 @@ def fit_advi(
         "converged": bool(np.isfinite(last) and change < 0.01),
     }
     return PosteriorFit("advi", idata, mean, sd, hdi, diagnostics)
-
-
-ADVI_PROGRESS_EVERY = 250  # steps between progress-bar updates
-
-
-def _advi_steps(model: pm.Model, start: Params, n: int, seed: int, stop: DriftStop | None, progress: bool) -> Any:
-    """``pm.fit(n, method="advi", model=model, start=start, random_seed=seed, callbacks=[stop])``
-    without its per-step bookkeeping; returns the approximation, its ``hist`` the losses.
-
-    The same compiled step function, run ``n`` times from the same seeded state, so the
-    same numbers bit for bit (tests/test_advi_stop.py holds it to ``pm.fit``). PyMC's loop
-    costs about 100 µs per step beside a step of about 150 µs on the coin model (a progress
-    update, a parameter read and a NaN scan each step): 2 s of a 20,000-step run. Here the
-    loss is checked, the stop rule asked at its ``RECORD_EVERY`` and the bar moved every
-    ``ADVI_PROGRESS_EVERY`` steps. As in PyMC, a NaN loss raises ``FloatingPointError`` and
-    the loss of the step at which the rule stops the run is not kept.
-    """
-    from pymc.progress_bar import CustomProgress, default_progress_theme
-    from pymc.pytensorf import resolve_backend_compile_kwargs
-    from rich.console import Console
-
-    from .advi_stop import RECORD_EVERY
-
-    inference = pm.ADVI(model=model, random_seed=seed, start=start)
-    step = inference.objective.step_function(score=True, compile_kwargs=resolve_backend_compile_kwargs(None, None))
-    step.trust_input = True  # it takes no inputs: nothing to check on each call
-    losses = np.full(n, np.nan)
-    done = n
-    with CustomProgress(console=Console(theme=default_progress_theme), disable=not progress) as bar:
-        task = bar.add_task("Fitting", total=n)
-        for i in range(n):
-            losses[i] = step()
-            if np.isnan(losses[i]):
-                raise FloatingPointError(f"NaN occurred in ADVI's optimization at step {i + 1}.")
-            if stop is not None and (i + 1) % RECORD_EVERY == 0:
-                try:
-                    stop(inference.approx, None, i + 1)
-                except StopIteration:
-                    done = i
-                    break
-            if (i + 1) % ADVI_PROGRESS_EVERY == 0:
-                bar.update(task, advance=ADVI_PROGRESS_EVERY)
-    approx = inference.approx
-    approx.hist = losses[:done]
-    for param in approx.params:  # as pm.fit leaves them: plain arrays in the shared storage
-        if hasattr(param, "container") and not isinstance(param.container.storage[0], np.ndarray):
-            param.set_value(np.asarray(param.get_value()))
-    for group in approx.groups:
-        group.include_transformed = False
-    return approx
 
 
 def _chain_context() -> Any:

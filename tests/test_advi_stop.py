@@ -71,29 +71,6 @@ def test_fit_advi_reports_the_steps_it_ran(one_coin_model):
     assert abs(early.mean["p"] - full.mean["p"]) < 0.1 * sd and abs(early.sd["p"] - sd) < 0.1 * sd
 
 
-@pytest.mark.parametrize("early_stop", [False, True])
-def test_the_lean_loop_is_pm_fit_bit_for_bit(one_coin_model, early_stop):
-    """fit_advi runs ADVI's step function in its own loop (fitting._advi_steps): the same
-    losses, the same parameters and the same stopping step as ``pm.fit`` with the rule as
-    its callback."""
-    import pymc as pm
-
-    from emtwin.models.precision import exact_arithmetic
-
-    start = {"p": np.array(0.5)}
-    theirs_stop, ours_stop = advi_stop.DriftStop(budget_steps=20_000), advi_stop.DriftStop(budget_steps=20_000)
-    with exact_arithmetic(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = pm.fit(n=20_000, method="advi", model=one_coin_model, start=start, random_seed=3,
-                        progressbar=False, callbacks=[theirs_stop] if early_stop else None)
-        ours = fitting._advi_steps(one_coin_model, start, 20_000, 3, ours_stop if early_stop else None, False)
-    assert ours_stop.stopped_at == theirs_stop.stopped_at
-    assert (ours_stop.stopped_at is not None) == early_stop  # one coin stops early (at 17,000 with seed 3)
-    np.testing.assert_array_equal(ours.hist, theirs.hist)
-    for mine, pymc_param in zip(ours.params, theirs.params, strict=True):
-        np.testing.assert_array_equal(mine.get_value(), pymc_param.get_value())
-
-
 def test_early_stop_must_be_a_flag(one_coin_model):
     with pytest.raises(ValueError) as info:
         fitting.fit_advi(one_coin_model, {"p": np.array(0.5)}, early_stop="yes")
