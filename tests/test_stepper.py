@@ -118,3 +118,12 @@ def test_screenshot_of_coin_sets_at_iteration_1(pages, tmp_path):
         pixels = np.asarray(image.convert("RGB")).astype(int)
     # Drawn, not blank: much of the page is not white, and the contour's viridis colours are there.
     assert np.mean(pixels.sum(axis=2) < 600) > 0.1
+
+
+def test_a_page_without_panels_writes_without_a_bokeh_warning(capfd, caplog):
+    """One coin has no E-step panels; its page must not print Bokeh's "EMPTY_LAYOUT" warning,
+    which ``emtwin report --quiet`` showed on stderr."""
+    r = scenario_report(dataclasses.replace(get_scenario("one-coin"), simulator=None), TINY)
+    page = steps.step_page(r, "steps/one-coin.html")
+    assert "one-coin: step through EM" in page.html
+    assert "EMPTY_LAYOUT" not in capfd.readouterr().err + caplog.text

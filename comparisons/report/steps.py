@@ -433,8 +433,9 @@ def step_page(r: Stepped, file: str, *, shared_js: bool = False, iteration: int 
         f"{'' if len(numbers) == c.em.n_iter + 1 else f' (the first {len(numbers) - 1} and the last are shown)'}"
         f"; move the slider, and turn on PyMC's answers:</p>"))
     controls = column(intro, slider, toggles, text)
-    layout = row(controls, column(*path_figs[:1], loglik_fig) if len(path_figs) == 1 else
-                 column(loglik_fig, *path_figs), column(*panels))
+    figures = column(*path_figs[:1], loglik_fig) if len(path_figs) == 1 else column(loglik_fig, *path_figs)
+    # No empty column (one coin has no panels): Bokeh warns of it on stderr, even under --quiet.
+    layout = row(controls, figures, *([column(*panels)] if panels else []))
     doc = Document()
     doc.add_root(layout)
     doc.title = titles[0]
