@@ -36,6 +36,7 @@ from pymc.distributions.transforms import Chain, Ordered
 from pytensor.graph.replace import graph_replace
 from scipy.optimize import minimize
 
+from emtwin.em_reference.checks import OneOf, check
 from emtwin.em_reference.driver import EMResult, Params, run_em
 
 from . import fitting
@@ -333,9 +334,8 @@ def derive_em(
         Parameters keyed by the model's free-variable names (constrained values);
         ``loglik_trace`` is the model's log-likelihood (nats, priors excluded) at every row.
     """
-    for name, flag in (("priors", priors), ("keep_order", keep_order)):
-        if not isinstance(flag, bool):
-            raise ValueError(f"{name} must be True or False; got {flag!r}.")
+    check("priors", priors, OneOf((True, False)), "whether the model's log-priors are in Q")
+    check("keep_order", keep_order, OneOf((True, False)), "whether Q is maximised with the ordering transform")
     model = build_mixture_model(build_model, data, observed)
     start = _initial_point(model) if start is None else fitting._check_start(model, start)
     q = mixture_q(model, observed, priors=priors, keep_order=keep_order)

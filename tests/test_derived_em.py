@@ -197,7 +197,7 @@ def test_a_model_object_instead_of_its_builder(poisson):
 def test_priors_must_be_a_bool(poisson):
     with pytest.raises(ValueError) as err:
         emtwin.derive_em(poisson.build, poisson.counts, poisson.start, priors="yes")
-    assert str(err.value) == "priors must be True or False; got 'yes'."
+    assert str(err.value) == "priors must be one of True, False (whether the model's log-priors are in Q); got 'yes'."
 
 
 # --------------------------------------------------------------------------- the third twin in compare
@@ -346,17 +346,21 @@ def test_derived_must_be_a_bool(value):
 def test_keep_order_must_be_a_bool(poisson):
     with pytest.raises(ValueError) as err:
         emtwin.derive_em(poisson.build, poisson.counts, poisson.start, keep_order=0)
-    assert str(err.value) == "keep_order must be True or False; got 0."
+    assert str(err.value) == "keep_order must be one of True, False (whether Q is maximised with the ordering transform); got 0."
+
+
+def _header(comparison):
+    return comparison.table().splitlines()[1].split()
 
 
 def test_the_text_table_shows_the_derived_column_named_for_what_ran():
-    header = lambda c: c.table().splitlines()[1].split()  # noqa: E731
-    assert header(emtwin.compare("coin-sets", methods=["map"])) == ["parameter", "EM", "derived", "EM", "MAP", "EM−MAP"]
+    assert _header(emtwin.compare("coin-sets", methods=["map"])) == ["parameter", "EM", "derived", "EM", "MAP", "EM−MAP"]
     prior = emtwin.compare("coin-sets", methods=["map"], model_options={"prior": (20, 20)})
-    assert header(prior) == ["parameter", "EM", "MAP-EM", "MAP", "EM−MAP"]
+    assert _header(prior) == ["parameter", "EM", "MAP-EM", "MAP", "EM−MAP"]
     theta_a = prior.table().splitlines()[3].split()
-    assert theta_a[:4] == ["theta_A", "0.7968", "0.5635", "0.5635"]  # the MLE, then MAP-EM beside MAP
-    assert header(emtwin.compare("coin-sets", methods=["map"], derived=False)) == ["parameter", "EM", "MAP", "EM−MAP"]
+    # the MLE (D&B's 0.80), then MAP-EM beside MAP at the Beta(20, 20) mode 71/126 = 0.56349
+    assert theta_a[:4] == ["theta_A", "0.7968", "0.5635", "0.5635"]
+    assert _header(emtwin.compare("coin-sets", methods=["map"], derived=False)) == ["parameter", "EM", "MAP", "EM−MAP"]
     assert prior.to_dict()["rows"][0]["derived_em"] == prior.row("theta_A").derived_em
 
 

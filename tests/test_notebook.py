@@ -9,9 +9,7 @@ import dataclasses
 import html
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -25,6 +23,7 @@ import emtwin
 from emtwin.comparisons import SCENARIOS
 from emtwin.em_reference import coins as em_coins
 from emtwin.models import coins as pm_coins
+from _chromium import open_page, screenshots  # tests/ is on sys.path (its conftest)
 
 HEADS = np.array([5, 9, 8, 4, 7])  # Do & Batzoglou's sets, of 10 tosses each
 
@@ -146,9 +145,6 @@ def test_importing_the_harness_loads_neither_the_report_nor_the_notebook_view():
 
 # --------------------------------------------------------------------------- the step-through page inline
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(os.environ.get("EMTWIN_SCREENSHOTS", "/work/helpers"))
 # A notebook's output cell, as Jupyter lays it out, holding the view's _repr_html_. The script
 # stands in for the reader's eyes: once BokehJS in the frame has built its document it writes
 # what the frame shows (window title, slider, state text, overlays) where --dump-dom prints it.
@@ -215,10 +211,7 @@ def test_show_steps_embeds_the_whole_step_page_in_an_iframe(coin_sets_nuts):
 
 
 def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "headless Chromium is needed to look at the page: apt-get install -y chromium"
-    return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000", *extra,
-                           page.resolve().as_uri()], capture_output=True, text=True, timeout=180)
+    return open_page(page, profile, "--virtual-time-budget=15000", *extra, timeout=180)
 
 
 def _notebook_cell(view, tmp_path: Path) -> Path:
@@ -253,8 +246,7 @@ def test_the_inline_page_opens_at_iteration_1_in_chromium_and_shows_0_71_and_0_5
 def test_screenshot_of_the_inline_page_in_a_notebook_cell(coin_sets_nuts, tmp_path):
     from PIL import Image
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "16-inline.png"
+    shot = screenshots(tmp_path) / "16-inline.png"
     cell = _notebook_cell(emtwin.show_steps(coin_sets_nuts, iteration=1, overlays=["map", "nuts"], height=900), tmp_path)
     done = _chromium(cell, tmp_path / "shot", f"--screenshot={shot}", "--window-size=1700,1000")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -13,7 +13,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -34,6 +33,7 @@ from emtwin.comparisons.scenario import Check
 from emtwin.em_reference import gaussian_means as em_means
 from emtwin.models import fitting
 from emtwin.models.labels import mixture_label_probabilities
+from _chromium import open_page, screenshots  # tests/ is on sys.path (its conftest)
 
 # The --quick settings, a little shorter still: these tests check structure, not precision.
 SMALL = dataclasses.replace(
@@ -48,8 +48,6 @@ NAMES = ["coin-sets", "interleaved-coins", "gaussian-means"]
 # table). (One-coin has no labels and no k.)
 EXPECTED_FIGURES = {"coin-sets": 5, "interleaved-coins": 5, "gaussian-means": 7}
 PNG = b"\x89PNG\r\n\x1a\n"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -475,21 +473,8 @@ def test_progress_lines_go_to_stderr(reuse, tmp_path, capsys):
 # --------------------------------------------------------------------------- as a reader sees it
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "headless Chromium is needed to look at the report: apt-get install -y chromium"
-    return exe
-
-
-def _open_in_chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )
-
-
 def _looks_complete_in_chromium(out: Path, profile: Path, n_images: int, shot: Path) -> None:
-    done = _open_in_chromium(out / "index.html", profile / "dom", "--virtual-time-budget=10000", "--dump-dom",
+    done = open_page(out / "index.html", profile / "dom", "--virtual-time-budget=10000", "--dump-dom",
                              "--window-size=1280,4000")
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body[^>]*>", done.stdout).group(0)
@@ -498,7 +483,7 @@ def _looks_complete_in_chromium(out: Path, profile: Path, n_images: int, shot: P
     # Set by the page's own script once the browser has decoded every figure.
     assert f'data-images-total="{n_images}"' in body and f'data-images-loaded="{n_images}"' in body, body
     assert "class=\"broken\"" not in done.stdout  # the banner the script adds for a missing figure
-    done = _open_in_chromium(out / "index.html", profile / "shot", f"--screenshot={shot}", "--window-size=1280,4000")
+    done = open_page(out / "index.html", profile / "shot", f"--screenshot={shot}", "--window-size=1280,4000")
     assert done.returncode == 0, done.stderr[-2000:]
     from PIL import Image
 
@@ -511,8 +496,7 @@ def _looks_complete_in_chromium(out: Path, profile: Path, n_images: int, shot: P
 
 def test_the_page_is_complete_in_headless_chromium(written, tmp_path):
     out, _ = written
-    shots = Path(os.environ.get("EMTWIN_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(tmp_path)
     _looks_complete_in_chromium(out, tmp_path, sum(EXPECTED_FIGURES.values()), shots / "report-small.png")
 
 
@@ -535,6 +519,5 @@ def test_report_all_from_the_command_line(tmp_path):
     assert [r["n_params"] for r in mixture["rows"]] == [2, 5, 8]
     assert mixture["choice"]["bic"] == 2  # Old Faithful's waiting times: two kinds of eruption
     n_images = sum(len(s["figures"]) for s in results["scenarios"].values())
-    shots = Path(os.environ.get("EMTWIN_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(tmp_path)
     _looks_complete_in_chromium(out, tmp_path, n_images, shots / "report-all.png")

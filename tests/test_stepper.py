@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
 import re
-import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -24,12 +22,10 @@ from scipy import stats
 from emtwin.comparisons import get_scenario
 from emtwin.comparisons.report import steps
 from emtwin.comparisons.report.compute import ReportSettings, scenario_report
+from _chromium import open_page, screenshots  # tests/ is on sys.path (its conftest)
 
 TINY = dataclasses.replace(ReportSettings.quick(seed=0), n_starts=1, nuts={"draws": 200, "tune": 200, "chains": 2},
                            advi={"n": 2000, "draws": 200}, grid=31)
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(os.environ.get("EMTWIN_SCREENSHOTS", "/work/helpers"))
 MAX_PAGE_BYTES = 2_500_000  # BokehJS inline is ~1.8 MB; the states of these runs are small
 
 
@@ -53,10 +49,7 @@ def pages(reports, tmp_path_factory):
 
 
 def _chromium(page: Path, query: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "headless Chromium is needed to look at the page: apt-get install -y chromium"
-    return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra,
-                           page.resolve().as_uri() + query], capture_output=True, text=True, timeout=120)
+    return open_page(page, profile, *extra, query=query)
 
 
 def _title(page: Path, query: str, profile: Path) -> str:
@@ -106,8 +99,7 @@ def test_the_page_stands_alone_and_steps_over_every_iteration(pages, reports):
 
 
 def test_screenshot_of_coin_sets_at_iteration_1(pages, tmp_path):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "15-step-coin-sets.png"
+    shot = screenshots(tmp_path) / "15-step-coin-sets.png"
     done = _chromium(pages["coin-sets"], "?iteration=1&overlays=map,nuts", tmp_path / "shot",
                      "--virtual-time-budget=10000", f"--screenshot={shot}", "--window-size=1620,1000")
     assert done.returncode == 0, done.stderr[-2000:]
