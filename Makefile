@@ -24,10 +24,10 @@ compare: $(STAMP)
 	$(BIN)/emtwin compare coin-sets
 
 # pytest-xdist: one worker per core (both of a 2-core machine). A module's tests stay on one
-# worker, so each compiles its models once; tests/conftest.py says how the work is shared.
+# worker (loadscope), so each compiles its models once; tests/conftest.py says in what order.
 TEST_WORKERS ?= auto
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The report tests open the page in headless Chromium, as a reader would. Installed here
 # (Debian's chromium, as root or with passwordless sudo) where it is missing; otherwise one

@@ -68,21 +68,28 @@ def pytest_terminal_summary(terminalreporter):
 # --------------------------------------------------------------------------- running on two workers
 
 # The two longest runs, measured warm under load: `emtwin report --all` in a subprocess
-# (326 s) and the cold-cache subprocess and pool bit check (200 s). They start at once.
+# (326 s) and the cold-cache subprocess and pool bit check (200 s). Their modules start at once.
 LONGEST = ("test_report_all_from_the_command_line",
            "test_every_number_is_the_same_in_process_in_a_cold_subprocess_and_in_the_pool")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """How `make test` shares the suite between pytest-xdist workers (``--dist loadgroup``).
+    """The order in which `make test` hands modules to pytest-xdist's workers.
 
-    A module's tests stay together on one worker, so its module- and session-scoped
-    fixtures (the compiled models, the comparisons many tests read) are computed once, as
-    in one process. The long self-contained runs (marked ``slow``, with no fixture wider
-    than the test: a report or a pool in a subprocess, an ADVI sweep) are units of their
-    own and go first, so the two workers start on them and the modules fill in around
-    them instead of one of them ending the run alone. Without xdist this only reorders.
+    `make test` runs ``--dist loadscope --no-loadscope-reorder``: a module's tests stay
+    together on one worker, so its module- and session-scoped fixtures (the compiled models,
+    the comparisons many tests read) are computed once, as in one process, and modules go to
+    the workers in the order of their first test here. The long self-contained runs (marked
+    ``slow``, with no fixture wider than the test: a report or a pool in a subprocess, an ADVI
+    sweep) come first, so the workers start on their modules and the short ones fill in
+    around them instead of one long module ending the run alone. Without xdist this only
+    reorders.
+
+    (``--dist loadgroup`` with an ``xdist_group`` per module did not group: under pytest 9.2
+    pytest-xdist 3.8's ``@group`` suffix no longer reaches the node ids, so every test was a
+    unit of its own and each worker computed the module fixtures again, e.g. the report
+    fixture's 78 s twice.)
     """
     def self_contained_slow(item):
         defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
@@ -92,7 +99,4 @@ def pytest_collection_modifyitems(config, items):
 
     first = sorted((item for item in items if self_contained_slow(item)),
                    key=lambda item: item.originalname not in LONGEST)
-    rest = [item for item in items if not self_contained_slow(item)]
-    for item in rest:
-        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    items[:] = first + rest
+    items[:] = first + [item for item in items if not self_contained_slow(item)]
