@@ -8,7 +8,7 @@ biased mean on the coin model, see the project notes). This rule asks what the c
 wants to know: would running to the budget move the answer by more than a small fraction
 of a posterior SD?
 
-Every ``RECORD_EVERY`` steps the callback records the mean-field parameters μ (means in
+Every ``RECORD_EVERY`` steps the rule records the mean-field parameters μ (means in
 unconstrained space) and log σ. Every ``WINDOW`` steps it averages them over the last
 window and the one before (averaging smooths the step-to-step noise of the stochastic
 gradient) and measures the drift between the two windows, in units of the current σ for μ
@@ -43,12 +43,13 @@ PATIENCE = 2  # consecutive checks under the budget before stopping
 
 @dataclass
 class DriftStop:
-    """A ``pm.fit`` callback that raises StopIteration once the projected drift is small.
+    """The stop rule :func:`.advi.mean_field_advi` asks after every step: True once the
+    projected drift is small.
 
     Parameters
     ----------
     budget_steps : int
-        The run's step budget (``pm.fit``'s ``n``): the drift is projected up to it.
+        The run's step budget (``fit_advi``'s ``n``): the drift is projected up to it.
 
     Attributes
     ----------
@@ -65,20 +66,21 @@ class DriftStop:
     _log_sigma: list[np.ndarray] = field(default_factory=list, repr=False)
     _under: int = 0
 
-    def __call__(self, approx, losses, step: int) -> None:
+    def __call__(self, mu: np.ndarray, rho: np.ndarray, step: int) -> bool:
+        """Record ADVI's parameters after ``step`` steps (μ, and ρ with σ = softplus(ρ), as
+        :func:`.advi.mean_field_advi` passes them); True once the run may stop."""
         if step % RECORD_EVERY:
-            return
-        group = approx.groups[0].params_dict
-        self._mu.append(np.array(group["mu"].get_value(), dtype=float))
-        # σ = softplus(ρ), PyMC's mean-field parametrisation
-        self._log_sigma.append(np.log(np.logaddexp(0.0, np.asarray(group["rho"].get_value(), dtype=float))))
+            return False
+        self._mu.append(np.array(mu, dtype=float))
+        self._log_sigma.append(np.log(np.logaddexp(0.0, np.asarray(rho, dtype=float))))
         if step % WINDOW or step < 2 * WINDOW or step >= self.budget_steps:
-            return  # at the budget the run ends anyway: that is no early stop
+            return False  # at the budget the run ends anyway: that is no early stop
         self.projected = projected_drift(np.array(self._mu), np.array(self._log_sigma), step, self.budget_steps)
         self._under = self._under + 1 if self.projected < DRIFT_BUDGET else 0
         if self._under >= PATIENCE:
             self.stopped_at = step
-            raise StopIteration(f"ADVI stopped at step {step}: projected drift {self.projected:.3g} posterior SD")
+            return True
+        return False
 
 
 def projected_drift(mu: np.ndarray, log_sigma: np.ndarray, step: int, budget_steps: int) -> float:

@@ -110,7 +110,7 @@ AVAILABLE = _install()
 
 @contextlib.contextmanager
 def fast_calls() -> Iterator[None]:
-    """PyTensor functions compiled (``pytensor.function``, PyMC's ``compile_fn``, ``pm.fit``,
+    """PyTensor functions compiled (``pytensor.function``, PyMC's ``compile_fn``,
     ``pm.sample``) inside this block call their compiled code by entry point. Functions
     compiled elsewhere, a user's own included, are left as PyTensor makes them."""
     global _depth

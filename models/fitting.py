@@ -29,6 +29,7 @@ from scipy.optimize import minimize
 
 from emtwin.em_reference.checks import MAX_SEED, RULES, OneOf, Real, Whole, check
 
+from .advi import mean_field_advi
 from .advi_stop import DriftStop
 from .precision import compile_fn, exact_arithmetic
 
@@ -218,6 +219,22 @@ def _objective_fn(model: pm.Model) -> Any:
     logp = model.logp(jacobian=False)
     grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
     return compile_fn(model, [logp, grad], value_vars)
+
+
+@functools.cache
+def _posterior_fn(model: pm.Model) -> Any:
+    """Unconstrained values → (log posterior density, its flat gradient): priors and the
+    transforms' Jacobian included. The density ADVI (and PyMC's NUTS) work on."""
+    value_vars = _value_vars(model)
+    logp = model.logp()
+    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
+    return compile_fn(model, [logp, grad], value_vars)
+
+
+def _flat_posterior(model: pm.Model, like: list[np.ndarray]) -> Any:
+    """``_posterior_fn`` on one flat unconstrained vector (split like ``like``)."""
+    fn, split = _posterior_fn(model), _splitter(like)
+    return lambda flat: fn(*split(flat))
 
 
 def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:
@@ -490,7 +507,11 @@ def fit_advi(
 ) -> PosteriorFit:
     """Mean-field ADVI for at most ``n`` steps from ``start``, then ``draws`` samples.
 
-    With ``early_stop`` the run ends once the parameters' projected drift over the steps
+    PyMC's ``pm.fit(method="advi")`` algorithm (mean field, one Monte-Carlo draw a step,
+    ``adagrad_window`` at its defaults) run by :mod:`.advi` on the model's posterior
+    log-density, compiled once per model: no graph of its own to build and compile per call.
+    A seed gives other draws than ``pm.fit`` with that seed; the estimator is the same
+    (tests/test_advi.py). With ``early_stop`` the run ends once the parameters' projected drift over the steps
     left is below 0.05 posterior SD (:mod:`.advi_stop`; tested against the full ``n``
     steps on every built-in scenario); without it, exactly ``n`` steps. Not PyMC's
     parameter-convergence callback, which stops early at biased means on these models
@@ -502,28 +523,43 @@ def fit_advi(
     n, draws, seed, early_stop = checked["n"], checked["draws"], checked["seed"], checked["early_stop"]
     start = _check_start(model, start)
     names = _reported_names(model)
-    stop = DriftStop(budget_steps=n)
-    with _pymc_quiet(), exact_arithmetic():
-        approx = pm.fit(n=n, method="advi", model=model, start=start, random_seed=seed, progressbar=progress,
-                        callbacks=[stop] if early_stop else None)
-        # The next seed for the draws, wrapping at the top of PyMC's range.
-        idata = approx.sample(draws, random_seed=(seed + 1) % (MAX_SEED + 1))
+    values = _unconstrained(model, start)
+    x0 = np.concatenate([np.ravel(v) for v in values])
+    stop = DriftStop(budget_steps=n) if early_stop else None
+    run = mean_field_advi(_flat_posterior(model, values), x0, n=n, seed=seed, stop=stop,
+                          progress=_advi_progress(n) if progress else None)
+    # The next seed for the draws, wrapping at the top of the seed range.
+    idata = _draws_as_idata(model, run.sample(draws, (seed + 1) % (MAX_SEED + 1)), values)
     mean, sd, hdi = _summaries(idata, names)
-    hist = np.asarray(approx.hist)
+    hist = run.losses
     tenth = max(len(hist) // 10, 1)
     last, before = hist[-tenth:].mean(), hist[-2 * tenth : -tenth].mean()
     change = float(abs(last - before) / max(abs(before), 1e-12))
     diagnostics = {
-        # Steps taken (PyMC keeps no loss for the step at which a callback stops the run).
-        "n_iter": n if stop.stopped_at is None else stop.stopped_at,
+        "n_iter": len(hist),
         "max_iter": n,
-        "stopped_early": stop.stopped_at is not None,
-        "projected_drift": stop.projected,
+        "stopped_early": run.stopped_at is not None,
+        "projected_drift": stop.projected if stop is not None else float("inf"),
         "final_loss": float(last),
         "relative_loss_change": change,
         "converged": bool(np.isfinite(last) and change < 0.01),
     }
     return PosteriorFit("advi", idata, mean, sd, hdi, diagnostics)
+
+
+def _advi_progress(n: int) -> Any:
+    def report(step: int, loss: float) -> None:
+        print(f"[advi] step {step}/{n}, loss {loss:.4g}", file=sys.stderr, flush=True)
+    return report
+
+
+def _draws_as_idata(model: pm.Model, flat_draws: np.ndarray, like: list[np.ndarray]) -> Any:
+    """Unconstrained draws, shape (n_draws, n_unconstrained), as an ArviZ DataTree with one
+    chain: the constrained free variables and every Deterministic, as ``approx.sample``."""
+    split, to_constrained = _splitter(like), _to_constrained_fn(model)
+    columns = list(zip(*(to_constrained(*split(x)) for x in flat_draws)))
+    posterior = {name: np.stack(column)[None] for name, column in zip(_reported_names(model), columns)}
+    return az.from_dict({"posterior": posterior})
 
 
 def _chain_context() -> Any:

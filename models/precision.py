@@ -42,7 +42,7 @@ __all__ = ["NarrowFloat", "compile_fn", "exact_arithmetic", "explain_narrow_floa
 def exact_arithmetic() -> Iterator[None]:
     """Compile PyTensor functions inside this block without Numba's fast-math flags.
 
-    Every compile emtwin makes (its own compiled functions, ``pm.fit``, ``pm.sample``) runs
+    Every compile emtwin makes (its own compiled functions, ``pm.sample``'s) runs
     inside it, so a number does not depend on whether the PyTensor cache was warm. The flag
     is restored on exit: a user's own PyTensor settings stay theirs. PyMC's chain processes
     must compile the same way: a forked chain inherits the flag (``fit_nuts`` asks for

@@ -4,7 +4,6 @@ justifies it against the full 20,000-step run on every built-in scenario."""
 from __future__ import annotations
 
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,29 +27,20 @@ def test_projected_drift_is_the_window_change_times_the_windows_left():
     assert advi_stop.projected_drift(mu, log_sigma_moving, 19_000, 20_000) == pytest.approx(0.3, rel=1e-12)
 
 
-def _fake_approx(mu, rho):
-    shared = lambda value: SimpleNamespace(get_value=lambda: np.asarray(value))  # noqa: E731
-    return SimpleNamespace(groups=[SimpleNamespace(params_dict={"mu": shared(mu), "rho": shared(rho)})])
-
-
 def test_still_parameters_stop_at_the_second_check_and_drifting_ones_never():
     stop = advi_stop.DriftStop(budget_steps=20_000)
-    still = _fake_approx([0.3, -1.0], [0.5, 0.5])
-    with pytest.raises(StopIteration):
-        for step in range(1, 20_001):
-            stop(still, None, step)
+    first = next(step for step in range(1, 20_001) if stop(np.array([0.3, -1.0]), np.array([0.5, 0.5]), step))
     # first check at 2 windows (2000), the second in a row at 3000
-    assert stop.stopped_at == 3 * advi_stop.WINDOW and stop.projected == 0.0
+    assert first == 3 * advi_stop.WINDOW == stop.stopped_at and stop.projected == 0.0
     drifting = advi_stop.DriftStop(budget_steps=20_000)
-    for step in range(1, 20_001):
-        drifting(_fake_approx([1e-4 * step], [0.0]), None, step)  # 0.1 σ per window: never projected small
+    # 0.1 σ per window: never projected small
+    assert not any(drifting(np.array([1e-4 * step]), np.zeros(1), step) for step in range(1, 20_001))
     assert drifting.stopped_at is None
     # A run whose second check in a row under the budget is its last step is not stopped
     # early: μ moves until step 2000, then stays; checks at 4000 and 5000 (the budget) see it still.
     short = advi_stop.DriftStop(budget_steps=5 * advi_stop.WINDOW)
-    moving = lambda step: _fake_approx([min(step, 2 * advi_stop.WINDOW) * 1e-3], [0.0])  # noqa: E731
-    for step in range(1, 5 * advi_stop.WINDOW + 1):
-        short(moving(step), None, step)
+    moving = lambda step: np.array([min(step, 2 * advi_stop.WINDOW) * 1e-3])  # noqa: E731
+    assert not any(short(moving(step), np.zeros(1), step) for step in range(1, 5 * advi_stop.WINDOW + 1))
     assert short.stopped_at is None
 
 
