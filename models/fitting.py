@@ -222,19 +222,41 @@ def _objective_fn(model: pm.Model) -> Any:
 
 
 @functools.cache
+def _value_grad(model: pm.Model) -> Any:
+    """PyMC's ``ValueGradFunction`` of the posterior: flat unconstrained vector (free variables
+    in model order, each raveled) → (log posterior density, its flat gradient), priors and
+    the transforms' Jacobian included. Compiled once per model, for ADVI and for NUTS."""
+    with exact_arithmetic():
+        # The class's method: inside fit_nuts the instance's is the wrapper below.
+        return type(model).logp_dlogp_function(model, ravel_inputs=True)
+
+
 def _posterior_fn(model: pm.Model) -> Any:
-    """Unconstrained values → (log posterior density, its flat gradient): priors and the
-    transforms' Jacobian included. The density ADVI (and PyMC's NUTS) work on."""
-    value_vars = _value_vars(model)
-    logp = model.logp()
-    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
-    return compile_fn(model, [logp, grad], value_vars)
+    """:func:`_value_grad` as a function of one flat vector: the density ADVI climbs."""
+    value_grad = _value_grad(model)
+    return lambda flat: value_grad(flat)
 
 
-def _flat_posterior(model: pm.Model, like: list[np.ndarray]) -> Any:
-    """``_posterior_fn`` on one flat unconstrained vector (split like ``like``)."""
-    fn, split = _posterior_fn(model), _splitter(like)
-    return lambda flat: fn(*split(flat))
+@contextlib.contextmanager
+def _nuts_uses_the_compiled_posterior(model: pm.Model) -> Iterator[None]:
+    """Inside the block, ``pm.sample``'s NUTS gets a copy of :func:`_value_grad` (its own
+    shared state on the same compiled function) where PyMC would compile the same graph
+    again (``model.logp_dlogp_function(ravel_inputs=True)``, about 1 s warm, one more graph
+    for Numba on a fresh machine). Any other call goes to PyMC unchanged."""
+    own = type(model).logp_dlogp_function
+
+    def shared(*args: Any, **kwargs: Any) -> Any:
+        if args or set(kwargs) - {"ravel_inputs", "initial_point"} or not kwargs.get("ravel_inputs"):
+            return own(model, *args, **kwargs)
+        fn = _value_grad(model).copy()
+        fn.set_extra_values(kwargs.get("initial_point") or model.initial_point(0))
+        return fn
+
+    model.logp_dlogp_function = shared
+    try:
+        yield
+    finally:
+        del model.logp_dlogp_function
 
 
 def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:
@@ -526,7 +548,7 @@ def fit_advi(
     values = _unconstrained(model, start)
     x0 = np.concatenate([np.ravel(v) for v in values])
     stop = DriftStop(budget_steps=n) if early_stop else None
-    run = mean_field_advi(_flat_posterior(model, values), x0, n=n, seed=seed, stop=stop,
+    run = mean_field_advi(_posterior_fn(model), x0, n=n, seed=seed, stop=stop,
                           progress=_advi_progress(n) if progress else None)
     # The next seed for the draws, wrapping at the top of the seed range.
     idata = _draws_as_idata(model, run.sample(draws, (seed + 1) % (MAX_SEED + 1)), values)
@@ -631,7 +653,7 @@ def fit_nuts(
     draws, tune, chains, seed = checked["draws"], checked["tune"], checked["chains"], checked["seed"]
     start = _check_start(model, start)
     names = _reported_names(model)
-    with _pymc_quiet(), exact_arithmetic():
+    with _pymc_quiet(), exact_arithmetic(), _nuts_uses_the_compiled_posterior(model):
         idata = pm.sample(
             draws,
             tune=tune,
