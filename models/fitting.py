@@ -533,7 +533,9 @@ def fit_advi(
     ``adagrad_window`` at its defaults) run by :mod:`.advi` on the model's posterior
     log-density, compiled once per model: no graph of its own to build and compile per call.
     A seed gives other draws than ``pm.fit`` with that seed; the estimator is the same
-    (tests/test_advi.py). With ``early_stop`` the run ends once the parameters' projected drift over the steps
+    (tests/test_advi.py).
+
+    With ``early_stop`` the run ends once the parameters' projected drift over the steps
     left is below 0.05 posterior SD (:mod:`.advi_stop`; tested against the full ``n``
     steps on every built-in scenario); without it, exactly ``n`` steps. Not PyMC's
     parameter-convergence callback, which stops early at biased means on these models

@@ -39,8 +39,8 @@ def test_still_parameters_stop_at_the_second_check_and_drifting_ones_never():
     # A run whose second check in a row under the budget is its last step is not stopped
     # early: μ moves until step 2000, then stays; checks at 4000 and 5000 (the budget) see it still.
     short = advi_stop.DriftStop(budget_steps=5 * advi_stop.WINDOW)
-    moving = lambda step: np.array([min(step, 2 * advi_stop.WINDOW) * 1e-3])  # noqa: E731
-    assert not any(short(moving(step), np.zeros(1), step) for step in range(1, 5 * advi_stop.WINDOW + 1))
+    steps = range(1, 5 * advi_stop.WINDOW + 1)
+    assert not any(short(np.array([min(step, 2 * advi_stop.WINDOW) * 1e-3]), np.zeros(1), step) for step in steps)
     assert short.stopped_at is None
 
 
