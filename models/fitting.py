@@ -11,6 +11,7 @@ with numbers, next to the verdict.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import logging
 import multiprocessing
@@ -24,6 +25,8 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pymc as pm
+import pymc.sampling.mcmc as pm_mcmc
+import pytensor
 import pytensor.tensor as pt
 from scipy.optimize import minimize
 
@@ -31,7 +34,7 @@ from emtwin.em_reference.checks import MAX_SEED, RULES, OneOf, Real, Whole, chec
 
 from .advi import mean_field_advi
 from .advi_stop import DriftStop
-from .precision import compile_fn, exact_arithmetic
+from .precision import keep_compiled, compile_fn, copied_for, exact_arithmetic, same_structure
 
 __all__ = [
     "NUTS_SAMPLERS",
@@ -175,7 +178,9 @@ FD_STEP = float(np.finfo(float).eps ** (1 / 3))
 @functools.cache
 def _shapes(model: pm.Model) -> dict[str, tuple[int, ...]]:
     """Constrained shape of every free variable, evaluated once (``rv.shape.eval()``
-    compiles a function on every call)."""
+    compiles a function on every call); read off the static types where they know it."""
+    if all(None not in rv.type.shape for rv in model.free_RVs):
+        return {rv.name: tuple(int(n) for n in rv.type.shape) for rv in model.free_RVs}
     shapes = compile_fn(model, [rv.shape for rv in model.free_RVs], [])()
     return {rv.name: tuple(int(n) for n in shape) for rv, shape in zip(model.free_RVs, shapes)}
 
@@ -221,14 +226,41 @@ def _objective_fn(model: pm.Model) -> Any:
     return compile_fn(model, [logp, grad], value_vars)
 
 
+_POSTERIORS: list[tuple[list[Any], list[Any], dict[str, tuple[int, ...]], Any]] = []
+
+
 @functools.cache
 def _value_grad(model: pm.Model) -> Any:
     """PyMC's ``ValueGradFunction`` of the posterior: flat unconstrained vector (free variables
     in model order, each raveled) → (log posterior density, its flat gradient), priors and
-    the transforms' Jacobian included. Compiled once per model, for ADVI and for NUTS."""
+    the transforms' Jacobian included. Compiled once per model structure, for ADVI and for
+    NUTS: a model whose log-density is another's on other data gets a copy of that one's
+    compiled function reading its own data (:func:`.precision.same_structure`)."""
+    logp, value_vars, shapes = [model.logp()], _value_vars(model), _shapes(model)
     with exact_arithmetic():
+        for earlier_logp, earlier_vars, earlier_shapes, earlier in reversed(_POSTERIORS):
+            swap = same_structure(earlier_logp, earlier_vars, logp, value_vars) if earlier_shapes == shapes else None
+            if swap is not None:
+                return _posterior_copied(earlier, swap, model)
         # The class's method: inside fit_nuts the instance's is the wrapper below.
-        return type(model).logp_dlogp_function(model, ravel_inputs=True)
+        fn = type(model).logp_dlogp_function(model, ravel_inputs=True)
+    keep_compiled(_POSTERIORS, (logp, value_vars, shapes, fn))
+    return fn
+
+
+def _posterior_copied(fn: Any, data_swap: dict[Any, Any], model: pm.Model) -> Any:
+    """``fn`` (a ``ValueGradFunction``) on ``model``'s data: PyMC's ``ValueGradFunction.copy``
+    (its own cost weights and extra values) with the data's shared variables swapped in the
+    same copy of the compiled function."""
+    new = copy.copy(fn)
+    own = {old: pytensor.shared(old.get_value(), old.name, shape=old.type.shape)
+           for old in (fn._weights, *fn._extra_vars_shared.values())}
+    new._pytensor_function = copied_for(fn._pytensor_function, {**data_swap, **own})
+    new._weights = own[fn._weights]
+    new._extra_vars_shared = {name: own[old] for name, old in fn._extra_vars_shared.items()}
+    new._extra_are_set = False
+    new.set_extra_values(model.initial_point(0) if new._extra_vars else {})
+    return new
 
 
 def _posterior_fn(model: pm.Model) -> Any:
@@ -242,7 +274,8 @@ def _nuts_uses_the_compiled_posterior(model: pm.Model) -> Iterator[None]:
     """Inside the block, ``pm.sample``'s NUTS gets a copy of :func:`_value_grad` (its own
     shared state on the same compiled function) where PyMC would compile the same graph
     again (``model.logp_dlogp_function(ravel_inputs=True)``, about 1 s warm, one more graph
-    for Numba on a fresh machine). Any other call goes to PyMC unchanged."""
+    for Numba on a fresh machine), and its step assignment skips building a gradient graph
+    that graph already holds. Any other call, or another model, goes to PyMC unchanged."""
     own = type(model).logp_dlogp_function
 
     def shared(*args: Any, **kwargs: Any) -> Any:
@@ -252,11 +285,29 @@ def _nuts_uses_the_compiled_posterior(model: pm.Model) -> Iterator[None]:
         fn.set_extra_values(kwargs.get("initial_point") or model.initial_point(0))
         return fn
 
+    own_assign = pm_mcmc.assign_step_methods
+
+    def assign(of: Any, step: Any = None, methods: Any = None) -> Any:
+        # PyMC builds the model's log-density and a symbolic gradient per value variable
+        # only to learn that each has one (0.2-0.4 s a call). _value_grad compiled exactly
+        # that gradient, so PyMC's own competence rule is applied with has_gradient=True.
+        if of is not model or step is not None or any(v.dtype in pm_mcmc.discrete_types for v in model.value_vars):
+            return own_assign(of, step, methods)
+        _value_grad(model)
+        selected: dict[Any, list[Any]] = {}
+        for var in model.value_vars:
+            rv = model.values_to_rvs[var]
+            best = max(list(methods or pm_mcmc.STEP_METHODS), key=lambda method: method._competence(rv, True))
+            selected.setdefault(best, []).append(var)
+        return [], selected
+
     model.logp_dlogp_function = shared
+    pm_mcmc.assign_step_methods = assign
     try:
         yield
     finally:
         del model.logp_dlogp_function
+        pm_mcmc.assign_step_methods = own_assign
 
 
 def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:

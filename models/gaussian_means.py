@@ -78,7 +78,10 @@ def build_model(
     coords = {"component": labels, "obs_id": np.arange(z.size)}
     with pm.Model(coords=coords) as model:
         # Ascending order: mu1 is the leftmost component, so labels cannot swap.
-        mu = pm.Uniform(name, lower=lower, upper=upper, dims="component", transform=ordered)
+        # The bounds as pm.Data: they follow the data, and as constants each data set made a
+        # graph of its own for PyTensor to rewrite and Numba to compile (models/precision.py).
+        mu = pm.Uniform(name, lower=pm.Data(f"{name}_lower", np.float64(lower)),
+                        upper=pm.Data(f"{name}_upper", np.float64(upper)), dims="component", transform=ordered)
         # pm.Data, not a constant: one compiled graph for data of any size (models/coins.py)
         pm.NormalMixture("z", w=np.full(k, 1.0 / k), mu=mu, sigma=sigma,
                          observed=pm.Data("z_seen", z, dims="obs_id"), dims="obs_id")

@@ -120,8 +120,10 @@ def build_model(
     if x.ndim == 1:
         with pm.Model(coords=coords) as model:
             weights = pm.Dirichlet("weights", a=np.ones(k), dims="component")
-            mu = pm.Uniform("mu", mu_low[0], mu_high[0], dims="component", transform=ordered)
-            sigma = pm.Uniform("sigma", sd_floor[0], SPREAD_FACTOR * span[0], dims="component")
+            mu = pm.Uniform("mu", bound("mu_lower", mu_low[0]), bound("mu_upper", mu_high[0]), dims="component",
+                            transform=ordered)
+            sigma = pm.Uniform("sigma", bound("sigma_lower", sd_floor[0]), bound("sigma_upper", SPREAD_FACTOR * span[0]),
+                               dims="component")
             # pm.Data, not a constant: one compiled graph for data of any size (models/coins.py)
             pm.NormalMixture("x", w=weights, mu=mu, sigma=sigma, observed=pm.Data("x_seen", x, dims="obs_id"),
                              dims="obs_id")
@@ -134,16 +136,18 @@ def build_model(
         coords |= {"coord_rest": names[1:], "offdiag": [f"{names[r]},{names[c]}" for r, c in zip(rows, cols_)]}
     with pm.Model(coords=coords) as model:
         weights = pm.Dirichlet("weights", a=np.ones(k), dims="component")
-        mu_first = pm.Uniform("mu_first", mu_low[0], mu_high[0], dims="component", transform=ordered)
-        log_diag = pm.Uniform(
-            "chol_log_diag", np.log(sd_floor), np.log(SPREAD_FACTOR * span), dims=("component", "coord")
-        )
+        mu_first = pm.Uniform("mu_first", bound("mu_first_lower", mu_low[0]), bound("mu_first_upper", mu_high[0]),
+                              dims="component", transform=ordered)
+        log_diag = pm.Uniform("chol_log_diag", bound("chol_log_diag_lower", np.log(sd_floor)),
+                              bound("chol_log_diag_upper", np.log(SPREAD_FACTOR * span)), dims=("component", "coord"))
         chol = pt.zeros((k, d, d))
         chol = pt.set_subtensor(chol[:, np.arange(d), np.arange(d)], pt.exp(log_diag))
         if d > 1:
-            mu_rest = pm.Uniform("mu_rest", mu_low[1:], mu_high[1:], dims=("component", "coord_rest"))
-            bound = SPREAD_FACTOR * span[rows]  # |L_rc| <= span_r at the MLE (module docstring)
-            offdiag = pm.Uniform("chol_offdiag", -bound, bound, dims=("component", "offdiag"))
+            mu_rest = pm.Uniform("mu_rest", bound("mu_rest_lower", mu_low[1:]), bound("mu_rest_upper", mu_high[1:]),
+                                 dims=("component", "coord_rest"))
+            box = SPREAD_FACTOR * span[rows]  # |L_rc| <= span_r at the MLE (module docstring)
+            offdiag = pm.Uniform("chol_offdiag", bound("chol_offdiag_lower", -box), bound("chol_offdiag_upper", box),
+                                 dims=("component", "offdiag"))
             chol = pt.set_subtensor(chol[:, rows, cols_], offdiag)
             mu_vec = pt.concatenate([mu_first[:, None], mu_rest], axis=1)
         else:
@@ -157,6 +161,13 @@ def build_model(
         pm.Mixture("x", w=weights, comp_dists=components, observed=pm.Data("x_seen", x, dims=("obs_id", "coord")),
                    dims=("obs_id", "coord"))
     return model
+
+
+def bound(name: str, value: ArrayLike) -> Any:
+    """A prior box's edge as pm.Data (float64): it follows the data's range, and as a
+    constant each data set made a graph of its own for PyTensor to rewrite and Numba to
+    compile; as data, one compiled graph serves every data set (models/precision.py)."""
+    return pm.Data(name, np.asarray(value, dtype=np.float64))
 
 
 def free_values(params: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -26,12 +26,14 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.graph.basic import Constant, Variable
-from pytensor.graph.traversal import ancestors, applys_between
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant, Variable, equal_computations
+from pytensor.graph.traversal import ancestors, applys_between, graph_inputs
 
 from .fast_calls import fast_calls
 
@@ -67,9 +69,78 @@ def exact_arithmetic() -> Iterator[None]:
 
 def compile_fn(model, outputs, inputs):
     """``model.compile_fn(outputs, inputs=inputs, point_fn=False)`` under
-    :func:`exact_arithmetic`: how every emtwin function of a PyMC model is compiled."""
+    :func:`exact_arithmetic`: how every emtwin function of a PyMC model is compiled.
+
+    Compiled once per structure: where a function of another model computed the same graph
+    on its own data, it is copied for this model's data (:func:`same_structure`)."""
+    # A single output stays single (the function then returns one value, not a list).
+    outputs_list = [outputs] if isinstance(outputs, Variable) else list(outputs)
+    inputs = list(inputs)
     with exact_arithmetic():
-        return model.compile_fn(outputs, inputs=inputs, point_fn=False)
+        single = isinstance(outputs, Variable)
+        for earlier_outputs, earlier_inputs, earlier_single, fn in reversed(_COMPILED):
+            swap = same_structure(earlier_outputs, earlier_inputs, outputs_list, inputs)
+            if swap is not None and earlier_single == single:
+                return copied_for(fn, swap)
+        fn = model.compile_fn(outputs, inputs=inputs, point_fn=False)
+    keep_compiled(_COMPILED, (outputs_list, inputs, single, fn))
+    return fn
+
+
+# --------------------------------------------------------------------------- one compile per structure
+#
+# A model built again on other data of the same size or another (the report's data sizes,
+# a test's hypothesis cases, a user's refit) has the same graph with other pm.Data values:
+# its data are shared variables, inputs of the compiled function. Rewriting and linking
+# that graph again took about 1 s a function warm; ``Function.copy(swap=...)`` runs the
+# same compiled code on the other model's shared variables in a few milliseconds, so
+# the numbers are the bits a fresh compile gives (tests/test_model_data.py).
+
+MAX_REMEMBERED = 64  # compiled functions kept for reuse, newest last
+_COMPILED: list[tuple[list[Variable], list[Variable], bool, Any]] = []
+
+
+def keep_compiled(store: list, entry: tuple) -> None:
+    store.append(entry)
+    del store[:-MAX_REMEMBERED]
+
+
+def _shared_by_key(outputs: Sequence[Variable], inputs: Sequence[Variable]) -> dict[Any, SharedVariable] | None:
+    """The shared variables ``outputs`` read beyond ``inputs``: data by name, unnamed ones
+    (random generators) by their place in the graph. None if a name is used twice."""
+    shared = [v for v in graph_inputs(outputs, blockers=inputs) if isinstance(v, SharedVariable)]
+    unnamed = iter(range(len(shared)))
+    by_key = {v.name if v.name is not None else ("unnamed", next(unnamed)): v for v in shared}
+    return by_key if len(by_key) == len(shared) else None
+
+
+def same_structure(earlier_outputs: Sequence[Variable], earlier_inputs: Sequence[Variable],
+                   outputs: Sequence[Variable], inputs: Sequence[Variable]) -> dict[SharedVariable, SharedVariable] | None:
+    """The swap {earlier shared variable: this one} under which ``outputs`` of ``inputs``
+    are the computation ``earlier_outputs`` of ``earlier_inputs`` (same operations, same
+    constants, inputs and data of the same types, data matched by name, generators by
+    place); None otherwise."""
+    if len(earlier_outputs) != len(outputs) or len(earlier_inputs) != len(inputs):
+        return None
+    if any(a.type != b.type for a, b in zip(earlier_inputs, inputs, strict=True)):
+        return None
+    before, now = _shared_by_key(earlier_outputs, earlier_inputs), _shared_by_key(outputs, inputs)
+    if before is None or now is None or before.keys() != now.keys():
+        return None
+    if any(before[name].type != now[name].type for name in now):
+        return None
+    names = list(now)
+    if not equal_computations(list(earlier_outputs), list(outputs), in_xs=[*earlier_inputs, *(before[n] for n in names)],
+                              in_ys=[*inputs, *(now[n] for n in names)]):
+        return None
+    return {before[n]: now[n] for n in names}
+
+
+def copied_for(fn: Any, swap: dict[SharedVariable, SharedVariable]) -> Any:
+    """``fn`` (a compiled PyTensor Function) copied to read the new shared variables in
+    ``swap`` instead of the old ones it was compiled on."""
+    used = {i.variable for i in fn.maker.inputs}
+    return fn.copy(swap={old: new for old, new in swap.items() if old in used and old is not new})
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from emtwin.models import coins, gaussian_means, gaussian_mixture, one_coin
+from emtwin.models import coins, fitting, gaussian_means, gaussian_mixture, one_coin
 from emtwin.models.labels import observed_data
 
 RNG = np.random.default_rng(7)
@@ -56,3 +56,79 @@ def test_the_gaussian_means_twin_holds_its_data_as_pm_data():
     model = gaussian_means.build_model(Z_SMALL, sigma=1.0, k=2)
     np.testing.assert_array_equal(model["z_seen"].get_value(), Z_SMALL)
     assert observed_data(model).dtype == np.float64
+
+
+# --------------------------------------------------------------------------- one compile per structure
+
+
+def _fresh_compiles(monkeypatch):
+    """Empty stores of compiled functions for the duration of a test (nothing to share)."""
+    from emtwin.models import precision
+
+    monkeypatch.setattr(precision, "_COMPILED", [])
+    monkeypatch.setattr(fitting, "_POSTERIORS", [])
+
+
+def _count_compiles(monkeypatch):
+    calls = []
+    own_compile, own_posterior = pm.Model.compile_fn, pm.Model.logp_dlogp_function
+    monkeypatch.setattr(pm.Model, "compile_fn", lambda self, *a, **k: calls.append("fn") or own_compile(self, *a, **k))
+    monkeypatch.setattr(pm.Model, "logp_dlogp_function",
+                        lambda self, *a, **k: calls.append("posterior") or own_posterior(self, *a, **k))
+    return calls
+
+
+def test_a_model_on_other_data_runs_the_first_models_compiled_code_with_its_own_bits(monkeypatch):
+    """The mixture's data and prior boxes are pm.Data, so a model built on another data set
+    (another size, another range) is the same graph: its log-likelihood, gradient and
+    posterior come from a copy of the first model's compiled functions, and equal, bit for
+    bit, what a compile of their own gives. The first model keeps reading its own data."""
+    _fresh_compiles(monkeypatch)
+    point = {"weights": np.array([0.4, 0.6]), "mu": np.array([-0.5, 1.0]), "sigma": np.array([0.8, 1.3])}
+    flat = np.array([0.3, -0.2, 0.4, -0.1, 0.2])
+    first = gaussian_mixture.build_model(Z_SMALL, k=2, var_floor=1e-3)
+    first_loglik = fitting.log_likelihood(first, point)
+    first_posterior = fitting._value_grad(first)(flat)
+
+    calls = _count_compiles(monkeypatch)
+    other = gaussian_mixture.build_model(Z_LARGE, k=2, var_floor=1e-3)
+    shared_loglik = fitting.log_likelihood(other, point)
+    shared_posterior = fitting._value_grad(other)(flat)
+    assert calls == []  # nothing compiled for the second data set
+
+    _fresh_compiles(monkeypatch)
+    alone = gaussian_mixture.build_model(Z_LARGE, k=2, var_floor=1e-3)
+    assert fitting.log_likelihood(alone, point) == shared_loglik
+    np.testing.assert_array_equal(fitting._value_grad(alone)(flat)[1], shared_posterior[1])
+    assert fitting._value_grad(alone)(flat)[0] == shared_posterior[0]
+    assert shared_loglik != pytest.approx(first_loglik, rel=1e-3)  # the other data were used
+    assert fitting.log_likelihood(first, point) == first_loglik
+    np.testing.assert_array_equal(fitting._value_grad(first)(flat)[1], first_posterior[1])
+
+
+def test_another_structure_compiles_its_own(monkeypatch):
+    """k = 3 is another graph (other shapes): it is compiled, not copied from k = 2."""
+    _fresh_compiles(monkeypatch)
+    fitting.log_likelihood(gaussian_mixture.build_model(Z_SMALL, k=2, var_floor=1e-3),
+                           {"weights": np.array([0.5, 0.5]), "mu": np.array([-0.5, 1.0]), "sigma": np.array([1.0, 1.0])})
+    calls = _count_compiles(monkeypatch)
+    three = gaussian_mixture.build_model(Z_SMALL, k=3, var_floor=1e-3)
+    loglik = fitting.log_likelihood(three, {"weights": np.full(3, 1 / 3), "mu": np.array([-1.0, 0.0, 1.0]),
+                                            "sigma": np.ones(3)})
+    assert "fn" in calls
+    expected = np.sum(np.log(np.mean([np.exp(-0.5 * (Z_SMALL - m) ** 2) / np.sqrt(2 * np.pi) for m in (-1, 0, 1)],
+                                     axis=0)))
+    assert loglik == pytest.approx(expected, rel=1e-12)
+
+
+def test_pm_sample_assigns_nuts_to_every_variable_as_pymc_does():
+    """Inside fit_nuts, PyMC's step assignment skips its symbolic gradient per variable
+    (the compiled posterior already has it); the assignment is PyMC's own."""
+    import pymc.sampling.mcmc as pm_mcmc
+
+    for model in (coins.build_model(np.array([5, 9, 8]), np.full(3, 10)),
+                  gaussian_mixture.build_model(Z_SMALL, k=2, var_floor=1e-3)):
+        own = pm_mcmc.assign_step_methods(model, None, methods=pm_mcmc.STEP_METHODS)
+        with fitting._nuts_uses_the_compiled_posterior(model):
+            ours = pm_mcmc.assign_step_methods(model, None, methods=pm_mcmc.STEP_METHODS)
+        assert ours == own == ([], {pm.NUTS: model.value_vars})

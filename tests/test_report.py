@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from emtwin.comparisons.scenario import Check
 from emtwin.em_reference import gaussian_means as em_means
 from emtwin.models import fitting
 from emtwin.models.labels import mixture_label_probabilities
-from _chromium import open_page, screenshots  # tests/ is on sys.path (its conftest)
+from _chromium import open_page, page_looks_complete, screenshots  # tests/ is on sys.path (its conftest)
 
 # The --quick settings, a little shorter still: these tests check structure, not precision.
 SMALL = dataclasses.replace(
@@ -473,54 +472,7 @@ def test_progress_lines_go_to_stderr(reuse, tmp_path, capsys):
 # --------------------------------------------------------------------------- as a reader sees it
 
 
-def _looks_complete_in_chromium(out: Path, profile: Path, n_images: int, shot: Path) -> None:
-    done = open_page(out / "index.html", profile / "dom", "--virtual-time-budget=10000", "--dump-dom",
-                             "--window-size=1280,4000")
-    assert done.returncode == 0, done.stderr[-2000:]
-    body = re.search(r"<body[^>]*>", done.stdout).group(0)
-    # Set by the page's script: no line (a long check's detail, say) runs off the right edge.
-    assert 'data-overflow="false"' in body, body
-    # Set by the page's own script once the browser has decoded every figure.
-    assert f'data-images-total="{n_images}"' in body and f'data-images-loaded="{n_images}"' in body, body
-    assert "class=\"broken\"" not in done.stdout  # the banner the script adds for a missing figure
-    done = open_page(out / "index.html", profile / "shot", f"--screenshot={shot}", "--window-size=1280,4000")
-    assert done.returncode == 0, done.stderr[-2000:]
-    from PIL import Image
-
-    with Image.open(shot) as image:
-        assert image.size == (1280, 4000)
-        pixels = np.asarray(image.convert("L"))
-    # Text and figures, not a blank page: a large share of the viewport is not white.
-    assert np.mean(pixels < 200) > 0.05
-
-
 def test_the_page_is_complete_in_headless_chromium(written, tmp_path):
     out, _ = written
     shots = screenshots(tmp_path)
-    _looks_complete_in_chromium(out, tmp_path, sum(EXPECTED_FIGURES.values()), shots / "report-small.png")
-
-
-@pytest.mark.slow
-def test_report_all_from_the_command_line(tmp_path):
-    """`emtwin report --all --quick` end to end in a process of its own: every scenario's
-    section, progress on stderr, the page complete in Chromium. At ``--quick`` (the same code
-    as the defaults, on shorter chains and three data sizes): at the defaults this one test
-    took 743 s of a fresh machine's cold `make test`; `make report` runs the defaults."""
-    exe = Path(sys.executable).parent / "emtwin"
-    done = subprocess.run([str(exe), "report", "--all", "--quick", "--out", str(tmp_path / "report")],
-                          capture_output=True, text=True, timeout=3600, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == list(SCENARIOS)
-    assert lines[-1] == f"report: {tmp_path / 'report' / 'index.html'}"
-    assert "[report] scenario 1/" in done.stderr and "data growth" in done.stderr
-    out = tmp_path / "report"
-    assert report_writer.check_report(out) == []
-    results = json.loads((out / "results.json").read_text())
-    mixture = results["scenarios"]["gaussian-mixture"]["components"]
-    # Free parameters of k Gaussians in 1-D: k means, k SDs, k − 1 weights.
-    assert [r["n_params"] for r in mixture["rows"]] == [2, 5, 8]
-    assert mixture["choice"]["bic"] == 2  # Old Faithful's waiting times: two kinds of eruption
-    n_images = sum(len(s["figures"]) for s in results["scenarios"].values())
-    shots = screenshots(tmp_path)
-    _looks_complete_in_chromium(out, tmp_path, n_images, shots / "report-all.png")
+    page_looks_complete(out, tmp_path, sum(EXPECTED_FIGURES.values()), shots / "report-small.png")
