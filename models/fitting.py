@@ -274,8 +274,9 @@ def _nuts_uses_the_compiled_posterior(model: pm.Model) -> Iterator[None]:
     """Inside the block, ``pm.sample``'s NUTS gets a copy of :func:`_value_grad` (its own
     shared state on the same compiled function) where PyMC would compile the same graph
     again (``model.logp_dlogp_function(ravel_inputs=True)``, about 1 s warm, one more graph
-    for Numba on a fresh machine), and its step assignment skips building a gradient graph
-    that graph already holds. Any other call, or another model, goes to PyMC unchanged."""
+    for Numba on a fresh machine); its step assignment skips building a gradient graph
+    that graph already holds, and its chains' trace function is compiled once per model.
+    Any other call, or another model, goes to PyMC unchanged."""
     own = type(model).logp_dlogp_function
 
     def shared(*args: Any, **kwargs: Any) -> Any:
@@ -301,13 +302,38 @@ def _nuts_uses_the_compiled_posterior(model: pm.Model) -> Iterator[None]:
             selected.setdefault(best, []).append(var)
         return [], selected
 
+    own_compile = type(model).compile_fn
+    traces = _trace_fns(model)
+
+    def compile_trace(outs: Any, *, inputs: Any = None, point_fn: bool = True, **kwargs: Any) -> Any:
+        # Each chain's trace compiles the same function of the value variables (PyMC's
+        # BaseTrace: Out/In-wrapped, point_fn=False), 16 compiles a pm.sample call. On one
+        # model's fixed graph, the same names, borrow flags and options are the same function.
+        wrapped = isinstance(outs, list) and isinstance(inputs, list) and all(
+            isinstance(v, pytensor.Out) for v in outs) and all(isinstance(v, pytensor.In) for v in inputs)
+        if point_fn or not wrapped or any(v.variable.name is None for v in [*outs, *inputs]):
+            return own_compile(model, outs, inputs=inputs, point_fn=point_fn, **kwargs)
+        key = (tuple((v.variable.name, v.borrow) for v in outs), tuple((v.variable.name, v.borrow) for v in inputs),
+               tuple(sorted(kwargs.items())))
+        if key not in traces:
+            with exact_arithmetic():
+                traces[key] = own_compile(model, outs, inputs=inputs, point_fn=False, **kwargs)
+        return traces[key]
+
     model.logp_dlogp_function = shared
+    model.compile_fn = compile_trace
     pm_mcmc.assign_step_methods = assign
     try:
         yield
     finally:
-        del model.logp_dlogp_function
+        del model.logp_dlogp_function, model.compile_fn
         pm_mcmc.assign_step_methods = own_assign
+
+
+@functools.cache
+def _trace_fns(model: pm.Model) -> dict[Any, Any]:
+    """The trace functions ``pm.sample`` compiled for ``model``, by what they compute."""
+    return {}
 
 
 def _unconstrained(model: pm.Model, params: Mapping[str, Any]) -> list[np.ndarray]:
