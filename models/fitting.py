@@ -34,7 +34,7 @@ from emtwin.em_reference.checks import MAX_SEED, RULES, OneOf, Real, Whole, chec
 
 from .advi import mean_field_advi
 from .advi_stop import DriftStop
-from .precision import keep_compiled, compile_fn, copied_for, exact_arithmetic, same_structure
+from .precision import compile_fn, copied_for, exact_arithmetic, keep_compiled, same_structure
 
 __all__ = [
     "NUTS_SAMPLERS",

@@ -74,10 +74,10 @@ def compile_fn(model, outputs, inputs):
     Compiled once per structure: where a function of another model computed the same graph
     on its own data, it is copied for this model's data (:func:`same_structure`)."""
     # A single output stays single (the function then returns one value, not a list).
-    outputs_list = [outputs] if isinstance(outputs, Variable) else list(outputs)
+    single = isinstance(outputs, Variable)
+    outputs_list = [outputs] if single else list(outputs)
     inputs = list(inputs)
     with exact_arithmetic():
-        single = isinstance(outputs, Variable)
         for earlier_outputs, earlier_inputs, earlier_single, fn in reversed(_COMPILED):
             swap = same_structure(earlier_outputs, earlier_inputs, outputs_list, inputs)
             if swap is not None and earlier_single == single:
