@@ -34,7 +34,7 @@ from emtwin.em_reference.checks import MAX_SEED, RULES, OneOf, Real, Whole, chec
 
 from .advi import mean_field_advi
 from .advi_stop import DriftStop
-from .precision import compile_fn, copied_for, exact_arithmetic, keep_compiled, same_structure
+from .precision import as_copied, compile_fn, copied_for, exact_arithmetic, keep_compiled, same_structure
 
 __all__ = [
     "NUTS_SAMPLERS",
@@ -244,6 +244,7 @@ def _value_grad(model: pm.Model) -> Any:
                 return _posterior_copied(earlier, swap, model)
         # The class's method: inside fit_nuts the instance's is the wrapper below.
         fn = type(model).logp_dlogp_function(model, ravel_inputs=True)
+        fn._pytensor_function = as_copied(fn._pytensor_function)
     keep_compiled(_POSTERIORS, (logp, value_vars, shapes, fn))
     return fn
 

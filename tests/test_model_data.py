@@ -121,6 +121,25 @@ def test_another_structure_compiles_its_own(monkeypatch):
     assert loglik == pytest.approx(expected, rel=1e-12)
 
 
+def test_the_first_model_and_a_copy_run_one_program(monkeypatch):
+    """Numba keys its disk cache on the program it generates from the compiled graph's node
+    order. The 2-D mixture's log-likelihood, compiled fresh, ran two independent nodes in
+    the other order from a copy for another model: two cold compiles (24 s each) of one
+    graph. The first model's function and the copy now list the same program."""
+    from pytensor.link.numba.dispatch.basic import numba_funcify_ensure_cache
+
+    _fresh_compiles(monkeypatch)
+    x = RNG.normal(size=(12, 2))
+    first = gaussian_mixture.build_model(x, k=2, var_floor=[1e-3, 1e-3])
+    other = gaussian_mixture.build_model(x[::-1] * 0.9, k=2, var_floor=[1e-3, 1e-3])
+    fns = [fitting._loglik_fn(first), fitting._loglik_fn(other)]
+    assert fns[0] is not fns[1]
+    programs = [[str(node) for node in fn.maker.fgraph.toposort()] for fn in fns]
+    assert programs[0] == programs[1]
+    keys = [numba_funcify_ensure_cache(fn.maker.fgraph)[1] for fn in fns]
+    assert keys[0] == keys[1] is not None
+
+
 def test_pm_sample_assigns_nuts_to_every_variable_as_pymc_does():
     """Inside fit_nuts, PyMC's step assignment skips its symbolic gradient per variable
     (the compiled posterior already has it); the assignment is PyMC's own."""
