@@ -67,7 +67,7 @@ def pytest_terminal_summary(terminalreporter):
 
 # --------------------------------------------------------------------------- running on two workers
 
-# The long runs that start first, in this order: `emtwin report --all` in a subprocess (390 s
+# The long runs that start first, in this order: `emtwin report --all` in a subprocess (270 s
 # on a fresh machine, 180 s warm) on one worker; on the other, the mixtures' derived-EM
 # columns, which compile the 2-D mixture's largest graphs (MAP objective, log-likelihood, Q:
 # 20-50 s each cold) into the disk cache before the report reaches that scenario, its last,
