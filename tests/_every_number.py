@@ -7,9 +7,13 @@ import hashlib
 
 import numpy as np
 
-SCENARIO = "gaussian-mixture"  # its log-likelihood's last bits once depended on the compile cache
-# MAP showed the cache's last bits, NUTS the pool worker's spawned chains. ADVI is compiled
-# under the same flag in this process and is left out to keep the cold compile short.
+# The cheapest built-in scenario whose numbers showed the compile cache with Numba's fast-math
+# flags on (measured: a fresh and a cached compile gave MAP means -2.1557155490442863 and
+# -2.1557155490442828, every NUTS mean and the draws' digest differed too); from an empty
+# cache 45 s, against 95 s for gaussian-mixture, the scenario this check used before.
+SCENARIO = "gaussian-means"
+# ADVI is compiled under the same flag in this process and is left out to keep the cold
+# compile short.
 OPTIONS = {"methods": ["map", "nuts"], "seed": 3, "nuts_options": {"draws": 100, "tune": 100, "chains": 2}}
 
 
