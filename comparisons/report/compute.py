@@ -42,6 +42,7 @@ from emtwin.em_reference.components import align_draws
 from emtwin.em_reference.driver import Params
 from emtwin.models import fitting
 from emtwin.models.labels import observed_data
+from emtwin.models.precision import exact_arithmetic
 
 from .. import result_cache
 from ..harness import METHODS
@@ -397,7 +398,9 @@ def _components(sc: Scenario, c: Comparison, settings: ReportSettings, progress:
             # whether the sampler finds the mode.
             fit = fitting.fit_nuts(model, sc.to_model(sc.components.canonical(em.params)), seed=settings.seed,
                                    **{**sc.nuts_defaults, **settings.sweep_nuts})
-            pm.compute_log_likelihood(fit.idata, model=model, progressbar=False)
+            # Compiled as every emtwin function is (no fast-math: the same bits cold or warm)
+            with exact_arithmetic():
+                pm.compute_log_likelihood(fit.idata, model=model, progressbar=False)
             loo = az.loo(fit.idata, pointwise=True)
         fits.append((k, em, model, fit, loo))
         _say(progress, sc.name, f"components {i + 1}/{len(ks)}: k = {k}, EM + NUTS + PSIS-LOO "
