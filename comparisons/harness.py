@@ -97,12 +97,16 @@ class Method:
         Whether ``fit`` takes ``seed`` and ``progress``.
     check_options : callable (dict) -> dict, optional
         Checks the caller's options before anything runs.
+    background : bool
+        Run in a process of its own (:func:`emtwin.models.fitting.fit_in_background`)
+        while the other fits and the derived EM run here: the same numbers, sooner.
     """
 
     label: str
     fit: Callable[..., Any]
     seeded: bool = True
     check_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    background: bool = False
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -112,11 +116,17 @@ class Method:
         own = {"seed": seed, "progress": progress} if self.seeded else {}
         return self.fit(model, start, **own, **options)
 
+    def start(self, model: Any, start: Params, seed: int, options: Mapping[str, Any]) -> fitting.RunningFit:
+        """:meth:`run` in the background, with no progress bar (it would cross the others')."""
+        own = {"seed": seed, "progress": False} if self.seeded else {}
+        return fitting.fit_in_background(self.fit, model, start, **own, **options)
+
 
 FITS: dict[str, Method] = {
     "map": Method("MAP (L-BFGS-B from EM's start)", fitting.fit_map, seeded=False),
     "advi": Method("ADVI", fitting.fit_advi, check_options=fitting.check_advi_options),
-    "nuts": Method("NUTS", fitting.fit_nuts, check_options=fitting.check_nuts_options),
+    # The longest fit (seconds to a minute), in the background while the rest runs.
+    "nuts": Method("NUTS", fitting.fit_nuts, check_options=fitting.check_nuts_options, background=True),
 }
 METHODS = tuple(FITS)
 NUTS_OPTIONS = FITS["nuts"].options
@@ -133,12 +143,13 @@ def _say(progress: bool, message: str) -> None:
 
 @contextlib.contextmanager
 def _stage(timings: dict[str, float], key: str, progress: bool, message: str | None = None) -> Iterator[None]:
-    """Time one stage into ``timings[key]`` (seconds), announcing it on stderr first."""
+    """Time one stage into ``timings[key]`` (seconds, added to what is there), announcing it
+    on stderr first."""
     if message is not None:
         _say(progress, message)
     started = time.perf_counter()
     yield
-    timings[key] = time.perf_counter() - started
+    timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
 
 
 def same_likelihood(em_ll: float, model_ll: float, model: Any, who: str = "EM's") -> Check:
@@ -335,9 +346,16 @@ def compare_twins(
                      {"nuts": nuts_options, "advi": advi_options}, progress, derived)
     timings: dict[str, float] = {}
     em = _run_em(inputs, timings)
-    twin = _build_twin(inputs, em, timings)
-    fits = _run_fits(inputs, em, twin, timings)
-    oracle = _run_oracle(inputs, em, twin, timings)
+    model, start = _build_model(inputs, em, timings)
+    running = _start_background_fits(inputs, model, start)
+    try:
+        twin = _look_at_em(inputs, em, model, start, timings)
+        fits = _run_fits(inputs, em, twin, timings)
+        oracle = _run_oracle(inputs, em, twin, timings)
+        fits = _collect_background_fits(inputs, em, running, fits, timings)
+    finally:
+        for fit in running.values():
+            fit.cancel()
     return _result(inputs, em, twin, fits, oracle, timings)
 
 
@@ -395,8 +413,8 @@ def _run_em(inputs: Inputs, timings: dict[str, float]) -> EMResult:
     return reorder_result(em, sc.components.order(em.params), sc.components.params)
 
 
-def _build_twin(inputs: Inputs, em: EMResult, timings: dict[str, float]) -> Twin:
-    """Stage 3: the PyMC twin built, compiled, and evaluated at EM's answer."""
+def _build_model(inputs: Inputs, em: EMResult, timings: dict[str, float]) -> tuple[Any, Params]:
+    """Stage 3a: the PyMC twin built for the data, and the start its fits take."""
     sc = inputs.scenario
     with _stage(timings, "compile", inputs.progress, inputs.announce("building and compiling the PyMC twin ...")):
         try:
@@ -408,24 +426,59 @@ def _build_twin(inputs: Inputs, em: EMResult, timings: dict[str, float]) -> Twin
             raise ValueError(
                 f"model_options {sorted(inputs.model_options)} are not all accepted by the {sc.name} PyMC twin: {err}."
             ) from err
-        em_point = sc.to_model(em.params)
-        # The PyMC twin is ordered; give it, in that order, the start of the EM run being
-        # compared. With n_starts > 1 that is the best run's start, possibly a random one:
-        # MAP from the caller's start may climb a different local maximum.
-        em_start = sc.components.canonical({name: trace[0] for name, trace in em.param_trace.items()})
-        return Twin(model, fitting.log_likelihood(model, em_point), fitting.curvature(model, em_point),
-                    sc.to_model(em_start))
+    # The PyMC twin is ordered; give it, in that order, the start of the EM run being
+    # compared. With n_starts > 1 that is the best run's start, possibly a random one:
+    # MAP from the caller's start may climb a different local maximum.
+    em_start = sc.components.canonical({name: trace[0] for name, trace in em.param_trace.items()})
+    return model, sc.to_model(em_start)
+
+
+def _look_at_em(inputs: Inputs, em: EMResult, model: Any, start: Params, timings: dict[str, float]) -> Twin:
+    """Stage 3b: the PyMC twin's log-likelihood and curvature at EM's answer (compiled)."""
+    with _stage(timings, "compile", inputs.progress):
+        em_point = inputs.scenario.to_model(em.params)
+        return Twin(model, fitting.log_likelihood(model, em_point), fitting.curvature(model, em_point), start)
+
+
+def _start_background_fits(inputs: Inputs, model: Any, start: Params) -> dict[str, fitting.RunningFit]:
+    """Stage 4a, as soon as the model is built: the requested methods of :data:`FITS` that
+    run in the background, started."""
+    running = {}
+    for name in inputs.methods:
+        method = FITS[name]
+        if method.background:
+            _say(inputs.progress, inputs.announce(f"{method.label} ... (in a second process, while the rest runs here)"))
+            running[name] = method.start(model, start, inputs.seed, inputs.options[name])
+    return running
 
 
 def _run_fits(inputs: Inputs, em: EMResult, twin: Twin, timings: dict[str, float]) -> dict[str, Any]:
-    """Stage 4: each requested method of :data:`FITS`, relabelled to match EM."""
+    """Stage 4b: every other requested method of :data:`FITS`, relabelled to match EM."""
     fits = {}
     for name in inputs.methods:
         method = FITS[name]
+        if method.background:
+            continue
         with _stage(timings, name, inputs.progress, inputs.announce(f"{method.label} ...")):
             fit = method.run(twin.model, twin.start, inputs.seed, inputs.progress, inputs.options[name])
             fits[name] = _aligned(fit, list(em.params), em.params, inputs.scenario.components)
     return fits
+
+
+def _collect_background_fits(
+    inputs: Inputs, em: EMResult, running: Mapping[str, fitting.RunningFit], fits: Mapping[str, Any],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """Stage 4c, after the oracle: the background fits' results (timed in their own process),
+    relabelled to match EM; every fit in the order of ``inputs.methods``."""
+    fits = dict(fits)
+    for name, fit in running.items():
+        if not fit.done_already():
+            _say(inputs.progress, inputs.announce(f"waiting for {FITS[name].label} ..."))
+        fits[name] = _aligned(fit.result(), list(em.params), em.params, inputs.scenario.components)
+        timings[name] = fit.seconds
+        _say(inputs.progress, inputs.announce(f"{FITS[name].label}: done ({fit.seconds:.1f} s)"))
+    return {name: fits[name] for name in inputs.methods}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
+import traceback
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ __all__ = [
     "check_nuts_options",
     "curvature",
     "fit_advi",
+    "fit_in_background",
     "fit_map",
     "fit_nuts",
     "free_names",
@@ -664,6 +667,20 @@ def _draws_as_idata(model: pm.Model, flat_draws: np.ndarray, like: list[np.ndarr
     return az.from_dict({"posterior": posterior})
 
 
+# How many processes NUTS's chains may use; set in a background fit's process (below).
+_CHAIN_PROCESSES: int | None = None
+
+
+def _chain_processes(chains: int) -> int:
+    """Processes for ``chains`` chains: one per core (PyMC's default is half of
+    ``os.cpu_count()``, as if every core were a hyper-thread, which runs every chain on one
+    core of a 2-core machine), fewer inside :func:`fit_in_background`, which leaves a core
+    to the work that runs meanwhile. The draws depend only on the seed, not on how many
+    processes share the chains."""
+    cores = _CHAIN_PROCESSES if _CHAIN_PROCESSES is not None else (os.cpu_count() or 1)
+    return max(1, min(chains, cores))
+
+
 def _chain_context() -> Any:
     """How PyMC starts its chain processes: forked where the platform can fork. A chain must
     compile its graphs as this process does (``precision.exact_arithmetic``); inside a
@@ -746,10 +763,7 @@ def fit_nuts(
             init=init,
             target_accept=target_accept,
             compute_convergence_checks=False,
-            # PyMC's default is half of os.cpu_count() (it assumes hyper-threads), which
-            # runs every chain on one core of a 2-core machine. The draws depend only on the
-            # seed, not on how many processes share the chains.
-            cores=min(chains, os.cpu_count() or 1),
+            cores=_chain_processes(chains),
             mp_ctx=_chain_context(),
             model=model,
             **({"compile_kwargs": {"jitter_rvs": set()}} if sampler == "nutpie" and init == "adapt_diag" else {}),
@@ -768,3 +782,104 @@ def fit_nuts(
         "min_ess_bulk": min_ess,
     }
     return PosteriorFit("nuts", idata, mean, sd, hdi, diagnostics)
+
+
+# --------------------------------------------------------------------------- in the background
+
+
+class RunningFit:
+    """A fit running in a forked process of its own (:func:`fit_in_background`).
+
+    ``result()`` waits for it and returns what the fit returned, or raises what it raised,
+    after issuing here the warnings it issued there; ``seconds`` is then the fit's own time
+    in that process. ``cancel()`` ends the process.
+    """
+
+    def __init__(self, process: Any, connection: Any) -> None:
+        self._process, self._connection = process, connection
+        self._outcome: tuple[str, Any, float, list[Any]] | None = None
+        self.seconds = float("nan")
+
+    @classmethod
+    def done(cls, outcome: tuple[str, Any, float, list[Any]]) -> RunningFit:
+        """A fit that ran in this process (where processes cannot be forked)."""
+        running = cls(None, None)
+        running._outcome = outcome
+        return running
+
+    def done_already(self) -> bool:
+        """Whether :meth:`result` would return without waiting."""
+        return self._outcome is not None or self._connection.poll()
+
+    def result(self) -> Any:
+        if self._outcome is None:
+            try:
+                self._outcome = self._connection.recv()
+            except EOFError:
+                self._process.join()
+                self._outcome = ("error", RuntimeError(
+                    f"the background fit's process ended without a result (exit code {self._process.exitcode}; "
+                    f"a negative code is the signal that ended it, e.g. -9 when the system ran out of memory)"), 0.0, [])
+            finally:
+                self._connection.close()
+            self._process.join()
+        kind, value, self.seconds, caught = self._outcome
+        for message, category, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno)
+        if kind == "error":
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+
+def _timed(fit: Any, *args: Any, **kwargs: Any) -> tuple[str, Any, float, list[Any]]:
+    """``fit(*args, **kwargs)``: ("ok", its result) or ("error", what it raised), its time in
+    seconds, and the warnings it issued (the filters in force decide which, as here)."""
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            outcome = "ok", fit(*args, **kwargs)
+        except Exception as err:  # raised again by RunningFit.result
+            outcome = "error", err
+    return *outcome, time.perf_counter() - started, [(w.message, w.category, w.filename, w.lineno) for w in caught]
+
+
+def _run_in_child(connection: Any, fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    global _CHAIN_PROCESSES
+    # One core stays with the parent, which goes on with the other fits meanwhile.
+    _CHAIN_PROCESSES = max(1, (os.cpu_count() or 1) - 1)
+    kind, value, seconds, caught = _timed(fit, *args, **kwargs)
+    try:
+        connection.send((kind, value, seconds, caught))
+    except Exception:  # a result, an error or a warning that does not pickle: their text instead
+        text = [(str(message), UserWarning, filename, lineno) for message, _, filename, lineno in caught]
+        connection.send(("error", RuntimeError("".join(traceback.format_exception(value)) if kind == "error"
+                                               else f"the background fit's result does not pickle: {value!r}"),
+                         seconds, text))
+    connection.close()
+
+
+def fit_in_background(fit: Any, model: pm.Model, *args: Any, **kwargs: Any) -> RunningFit:
+    """``fit(model, *args, **kwargs)`` (e.g. :func:`fit_nuts`) in a forked process, while
+    this one goes on: a 2-core machine ran NUTS's chains on both cores and left one idle
+    through MAP, ADVI and the derived EM, each on one core.
+
+    The child inherits what this process compiled before the fork and compiles the rest
+    (NUTS: the posterior log-density, when ADVI has not compiled it here yet), while this
+    process compiles its own; NUTS's chains there use every core but one. Same compiled
+    code, same seed, so the same numbers as ``fit(model, ...)`` here. Where processes
+    cannot be forked the fit runs here, now.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return RunningFit.done(_timed(fit, model, *args, **kwargs))
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    # Not a daemon: a daemon may not start processes, and the chains may need some.
+    process = context.Process(target=_run_in_child, args=(sender, fit, (model, *args), kwargs))
+    process.start()
+    sender.close()
+    return RunningFit(process, receiver)

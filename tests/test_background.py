@@ -1,0 +1,124 @@
+"""A fit in a process of its own (``fitting.fit_in_background``): the harness's NUTS runs
+there while MAP, ADVI and the derived EM run in the caller's process. Its numbers must be
+the ones the same call gives in the caller's process, and whatever goes wrong there must
+reach the caller as a clear error, not a hang or a missing result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import emtwin
+from emtwin.comparisons.model_memo import shared_model
+from emtwin.comparisons.registry import get_scenario
+from emtwin.models import fitting
+
+# Short chains: what is compared is the draws' bits, not the posterior.
+SHORT = {"draws": 150, "tune": 150, "chains": 2}
+
+
+@pytest.fixture(scope="module")
+def coin_sets():
+    """The coin-sets PyMC twin (the one the harness builds for the lecture's data) and its start."""
+    sc = get_scenario("coin-sets")
+    data = sc.make_data()
+    return shared_model(sc.build_model, data, {}), sc.to_model(sc.start_for(data, data_given=False))
+
+
+def _every_draw(fit) -> dict[str, np.ndarray]:
+    groups = {"posterior": fit.idata.posterior, "sample_stats": fit.idata.sample_stats}
+    return {f"{group}/{name}": np.asarray(tree[name].values)
+            for group, tree in groups.items() for name in tree.data_vars}
+
+
+def test_nuts_in_the_background_gives_the_draws_of_nuts_here_bit_for_bit(coin_sets):
+    model, start = coin_sets
+    running = fitting.fit_in_background(fitting.fit_nuts, model, start, seed=11, **SHORT)
+    here = fitting.fit_nuts(model, start, seed=11, **SHORT)
+    there = running.result()
+    drawn, expected = _every_draw(there), _every_draw(here)
+    # Wall-clock stats differ between any two runs; every other draw and statistic must not.
+    timed = {"sample_stats/process_time_diff", "sample_stats/perf_counter_diff", "sample_stats/perf_counter_start"}
+    assert set(drawn) == set(expected)
+    assert "posterior/theta" in drawn and drawn["posterior/theta"].shape == (2, 150, 2)
+    for key in sorted(set(expected) - timed):
+        assert np.array_equal(drawn[key], expected[key], equal_nan=True), key
+    assert there.diagnostics == here.diagnostics
+    assert running.seconds > 0
+
+
+def test_the_harness_nuts_is_fit_nuts_here_with_the_scenarios_defaults(coin_sets):
+    model, _ = coin_sets
+    comparison = emtwin.compare("coin-sets", methods=["nuts"], seed=5, derived=False)
+    sc = get_scenario("coin-sets")
+    # The harness's start: EM's first iterate, in the model's component order.
+    start = sc.to_model(sc.components.canonical({n: trace[0] for n, trace in comparison.em.param_trace.items()}))
+    here = fitting.fit_nuts(model, start, seed=5, **sc.nuts_defaults)
+    assert np.array_equal(comparison.nuts.idata.posterior["theta"].values, here.idata.posterior["theta"].values)
+    assert comparison.timings["nuts"] > 0
+
+
+def test_an_error_there_is_raised_here_with_its_message(coin_sets):
+    model, _ = coin_sets
+    bad_start = {"theta": np.array([1.5, 0.5])}
+    with pytest.raises(ValueError) as here:
+        fitting.fit_nuts(model, bad_start, **SHORT)
+    running = fitting.fit_in_background(fitting.fit_nuts, model, bad_start, **SHORT)
+    with pytest.raises(ValueError) as there:
+        running.result()
+    assert str(there.value) == str(here.value)
+    assert "theta" in str(there.value)
+
+
+def _killed(model):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_process_that_dies_gives_an_error_naming_its_signal(coin_sets):
+    model, _ = coin_sets
+    running = fitting.fit_in_background(_killed, model)
+    with pytest.raises(RuntimeError, match=r"ended without a result \(exit code -9"):
+        running.result()
+
+
+def _unpicklable(model):
+    return lambda: model
+
+
+def test_a_result_that_does_not_pickle_is_an_error_saying_so(coin_sets):
+    model, _ = coin_sets
+    with pytest.raises(RuntimeError, match="result does not pickle"):
+        fitting.fit_in_background(_unpicklable, model).result()
+
+
+class _Finding(UserWarning):
+    pass
+
+
+def _warns(model):
+    warnings.warn("a finding of the fit", _Finding)
+    return 42
+
+
+def test_the_fits_warnings_are_issued_here_with_its_result(coin_sets):
+    model, _ = coin_sets
+    running = fitting.fit_in_background(_warns, model)
+    with pytest.warns(_Finding, match="a finding of the fit"):
+        assert running.result() == 42
+
+
+def _sleeps(model):
+    time.sleep(120)
+
+
+def test_cancel_ends_the_process(coin_sets):
+    model, _ = coin_sets
+    running = fitting.fit_in_background(_sleeps, model)
+    running.cancel()
+    assert not running._process.is_alive()
+    assert running._process.exitcode == -signal.SIGTERM  # ended, not the sleep's end
