@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "fit_in_background",
     "fit_map",
     "fit_nuts",
+    "fits_side_by_side",
     "free_names",
     "log_likelihood",
 ]
@@ -811,7 +812,8 @@ class RunningFit:
         """Whether :meth:`result` would return without waiting."""
         return self._outcome is not None or self._connection.poll()
 
-    def result(self) -> Any:
+    def wait(self) -> None:
+        """Wait for the fit to end (its outcome is kept for :meth:`result`)."""
         if self._outcome is None:
             try:
                 self._outcome = self._connection.recv()
@@ -823,6 +825,9 @@ class RunningFit:
             finally:
                 self._connection.close()
             self._process.join()
+
+    def result(self) -> Any:
+        self.wait()
         kind, value, self.seconds, caught = self._outcome
         for message, category, filename, lineno in caught:
             warnings.warn_explicit(message, category, filename, lineno)
@@ -848,10 +853,9 @@ def _timed(fit: Any, *args: Any, **kwargs: Any) -> tuple[str, Any, float, list[A
     return *outcome, time.perf_counter() - started, [(w.message, w.category, w.filename, w.lineno) for w in caught]
 
 
-def _run_in_child(connection: Any, fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _run_in_child(connection: Any, chain_processes: int, fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     global _CHAIN_PROCESSES
-    # One core stays with the parent, which goes on with the other fits meanwhile.
-    _CHAIN_PROCESSES = max(1, (os.cpu_count() or 1) - 1)
+    _CHAIN_PROCESSES = chain_processes
     kind, value, seconds, caught = _timed(fit, *args, **kwargs)
     try:
         connection.send((kind, value, seconds, caught))
@@ -863,23 +867,49 @@ def _run_in_child(connection: Any, fit: Any, args: tuple[Any, ...], kwargs: dict
     connection.close()
 
 
-def fit_in_background(fit: Any, model: pm.Model, *args: Any, **kwargs: Any) -> RunningFit:
+def fit_in_background(
+    fit: Any, model: pm.Model, *args: Any, chain_processes: int | None = None, **kwargs: Any
+) -> RunningFit:
     """``fit(model, *args, **kwargs)`` (e.g. :func:`fit_nuts`) in a forked process, while
     this one goes on: a 2-core machine ran NUTS's chains on both cores and left one idle
     through MAP, ADVI and the derived EM, each on one core.
 
     The child inherits what this process compiled before the fork and compiles the rest
     (NUTS: the posterior log-density, when ADVI has not compiled it here yet), while this
-    process compiles its own; NUTS's chains there use every core but one. Same compiled
-    code, same seed, so the same numbers as ``fit(model, ...)`` here. Where processes
-    cannot be forked the fit runs here, now.
+    process compiles its own. NUTS's chains there use ``chain_processes`` processes, by
+    default every core but one (one stays with this process's work). Same compiled code,
+    same seed, so the same numbers as ``fit(model, ...)`` here. Where processes cannot be
+    forked the fit runs here, now.
     """
     if "fork" not in multiprocessing.get_all_start_methods():
         return RunningFit.done(_timed(fit, model, *args, **kwargs))
+    if chain_processes is None:
+        chain_processes = max(1, (os.cpu_count() or 1) - 1)
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     # Not a daemon: a daemon may not start processes, and the chains may need some.
-    process = context.Process(target=_run_in_child, args=(sender, fit, (model, *args), kwargs))
+    process = context.Process(target=_run_in_child, args=(sender, chain_processes, fit, (model, *args), kwargs))
     process.start()
     sender.close()
     return RunningFit(process, receiver)
+
+
+def fits_side_by_side(fits: Iterable[tuple[Any, ...]], at_once: int | None = None) -> list[RunningFit]:
+    """Each ``(fit, model, *args, kwargs)`` of ``fits`` in the background, at most
+    ``at_once`` running at a time (default: one per core), each with its chains in one
+    process: a sweep's fits side by side. ``fits`` is consumed lazily, so what builds the
+    next fit (an EM run, a model) runs while the earlier ones sample. Returns the running
+    fits in order; a fit started here is ended if building a later one raises."""
+    at_once = max(1, at_once or os.cpu_count() or 1)
+    running: list[RunningFit] = []
+    try:
+        for fit, model, *args, kwargs in fits:
+            unfinished = [r for r in running if not r.done_already()]
+            if len(unfinished) >= at_once:
+                unfinished[0].wait()
+            running.append(fit_in_background(fit, model, *args, chain_processes=1, **kwargs))
+    except BaseException:
+        for r in running:
+            r.cancel()
+        raise
+    return running

@@ -5,6 +5,7 @@ reach the caller as a clear error, not a hang or a missing result."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
@@ -122,3 +123,45 @@ def test_cancel_ends_the_process(coin_sets):
     running.cancel()
     assert not running._process.is_alive()
     assert running._process.exitcode == -signal.SIGTERM  # ended, not the sleep's end
+
+
+def test_fits_side_by_side_are_the_fits_here_in_order(coin_sets):
+    model, start = coin_sets
+    seeds = [1, 2, 3]
+    running = fitting.fits_side_by_side((fitting.fit_nuts, model, start, {"seed": s, **SHORT}) for s in seeds)
+    for seed, fit in zip(seeds, running):
+        here = fitting.fit_nuts(model, start, seed=seed, **SHORT)
+        assert np.array_equal(fit.result().idata.posterior["theta"].values, here.idata.posterior["theta"].values)
+
+
+def _when(model, pause):
+    began = time.time()
+    time.sleep(pause)
+    return began, time.time()
+
+
+def test_at_most_at_once_fits_run_at_a_time(coin_sets):
+    model, _ = coin_sets
+    running = fitting.fits_side_by_side(((_when, model, 0.3, {}) for _ in range(3)), at_once=1)
+    spans = [fit.result() for fit in running]
+    for (_, ended), (began, _) in zip(spans, spans[1:]):
+        assert began >= ended  # each started after the one before had ended
+    together = fitting.fits_side_by_side(((_when, model, 1.0, {}) for _ in range(2)), at_once=2)
+    (first_began, first_ended), (second_began, _) = (fit.result() for fit in together)
+    assert second_began < first_ended  # two at once
+
+
+def test_a_failure_building_a_later_fit_ends_the_earlier_ones(coin_sets):
+    model, _ = coin_sets
+    started = []
+
+    def fits():
+        yield _sleeps, model, {}
+        started.append(True)
+        raise ValueError("the second fit's data are bad")
+
+    with pytest.raises(ValueError, match="second fit's data"):
+        fitting.fits_side_by_side(fits())
+    assert started == [True]
+    # The sleeping child was ended: no child of this process is left running it.
+    assert not [p for p in multiprocessing.active_children() if p.is_alive()]

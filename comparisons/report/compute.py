@@ -330,19 +330,29 @@ def _growth(sc: Scenario, settings: ReportSettings, progress: bool) -> Growth:
     kinds: dict[str, str] = {}
     diagnostics = []
     messages: list[str] = []
-    for i, n in enumerate(sizes):
-        t = time.perf_counter()
-        # The same seed for every N: data sets drawn toss by toss are then prefixes of one
-        # another, as when one experiment goes on.
-        data = sim.draw(n, np.random.default_rng(settings.seed))
-        start = dict(sim.start(data) if sim.start is not None else sc.start_for(data, data_given=True))
-        with _recorded(messages, f"N = {n}"):
-            em = sc.fit_em(data, start, n_starts=settings.n_starts, seed=settings.seed)
-            em_params = comp.canonical(em.params)
-            model = sc.build_model(data, **settings.model_options)
+    fitted: list[tuple[int, Any, Params, float]] = []  # N, EM's result, its canonical parameters, EM's seconds
+
+    def fits() -> Iterator[tuple[Any, ...]]:
+        for n in sizes:
+            t = time.perf_counter()
+            # The same seed for every N: data sets drawn toss by toss are then prefixes of one
+            # another, as when one experiment goes on.
+            data = sim.draw(n, np.random.default_rng(settings.seed))
+            start = dict(sim.start(data) if sim.start is not None else sc.start_for(data, data_given=True))
+            with _recorded(messages, f"N = {n}"):
+                em = sc.fit_em(data, start, n_starts=settings.n_starts, seed=settings.seed)
+                model = sc.build_model(data, **settings.model_options)
             em_start = comp.canonical({name: trace[0] for name, trace in em.param_trace.items()})
-            fit = fitting.fit_nuts(model, sc.to_model(em_start), seed=settings.seed,
-                                   **{**sc.nuts_defaults, **settings.sweep_nuts})
+            fitted.append((n, em, comp.canonical(em.params), time.perf_counter() - t))
+            yield fitting.fit_nuts, model, sc.to_model(em_start), _sweep_nuts(sc, settings)
+
+    running = fitting.fits_side_by_side(fits())
+    try:
+        done = [_result_of(nuts, messages, f"N = {n}") for (n, *_), nuts in zip(fitted, running)]
+    finally:
+        for nuts in running:
+            nuts.cancel()
+    for i, ((n, em, em_params, em_seconds), nuts, fit) in enumerate(zip(fitted, running, done)):
         draws = align_draws(em_params, pooled_draws(fit, list(em_params)), comp.params)
         n_draws = len(next(iter(draws.values())))
         mle = flatten(em_params, comp)
@@ -360,7 +370,7 @@ def _growth(sc: Scenario, settings: ReportSettings, progress: bool) -> Growth:
         diagnostics.append({"n": n, "divergences": fit.diagnostics["divergences"],
                             "max_rhat": fit.diagnostics["max_rhat"], "em_iterations": em.n_iter})
         _say(progress, sc.name, f"data growth {i + 1}/{len(sizes)}: N = {n} {sim.unit}, EM + NUTS "
-             f"({time.perf_counter() - t:.1f} s)")
+             f"({em_seconds + nuts.seconds:.1f} s)")
     truth = flatten(comp.canonical({k: np.asarray(v, dtype=float) for k, v in sim.truth.items()}), comp)
     for fname, func in sc.functionals.items():
         truth[fname] = float(func({k: np.asarray(v, dtype=float) for k, v in sim.truth.items()}))
@@ -376,6 +386,26 @@ def _growth(sc: Scenario, settings: ReportSettings, progress: bool) -> Growth:
     )
 
 
+def _sweep_nuts(sc: Scenario, settings: ReportSettings) -> dict[str, Any]:
+    """The keyword arguments of a sweep's :func:`~emtwin.models.fitting.fit_nuts`."""
+    return {"seed": settings.seed, **sc.nuts_defaults, **settings.sweep_nuts}
+
+
+def _result_of(running: fitting.RunningFit, messages: list[str], where: str) -> Any:
+    """A sweep's background fit's result, its warnings collected into ``messages``."""
+    with _recorded(messages, where):
+        return running.result()
+
+
+def _nuts_and_loo(model: Any, start: Params, **options: Any) -> tuple[fitting.PosteriorFit, Any]:
+    """NUTS, the pointwise log-likelihood of its draws, and PSIS-LOO: one component count."""
+    fit = fitting.fit_nuts(model, start, **options)
+    # Compiled as every emtwin function is (no fast-math: the same bits cold or warm)
+    with exact_arithmetic():
+        pm.compute_log_likelihood(fit.idata, model=model, progressbar=False)
+    return fit, az.loo(fit.idata, pointwise=True)
+
+
 def _n_free(model: Any) -> int:
     """Free parameters = dimension of the model's unconstrained space (a simplex of k
     weights counts k − 1)."""
@@ -386,25 +416,32 @@ def _n_free(model: Any) -> int:
 def _components(sc: Scenario, c: Comparison, settings: ReportSettings, progress: bool) -> ComponentChoice:
     sweep = sc.component_sweep
     ks = [k for k in sweep.ks if settings.max_k is None or k <= settings.max_k]
-    fits = []
     caught_messages: list[str] = []
-    for i, k in enumerate(ks):
-        t = time.perf_counter()
-        data_k, start_k = sweep.with_k(c.data, k)
-        with _recorded(caught_messages, f"k = {k}"):
-            em = sc.fit_em(data_k, dict(start_k), n_starts=settings.n_starts, seed=settings.seed)
-            model = sc.build_model(data_k, **settings.model_options)
+    fitted: list[tuple[int, Any, Any, float]] = []  # k, EM's result, the model, EM's seconds
+
+    def sweep_fits() -> Iterator[tuple[Any, ...]]:
+        for k in ks:
+            t = time.perf_counter()
+            data_k, start_k = sweep.with_k(c.data, k)
+            with _recorded(caught_messages, f"k = {k}"):
+                em = sc.fit_em(data_k, dict(start_k), n_starts=settings.n_starts, seed=settings.seed)
+                model = sc.build_model(data_k, **settings.model_options)
+            fitted.append((k, em, model, time.perf_counter() - t))
             # NUTS starts at EM's answer: the sweep asks how well k components predict, not
             # whether the sampler finds the mode.
-            fit = fitting.fit_nuts(model, sc.to_model(sc.components.canonical(em.params)), seed=settings.seed,
-                                   **{**sc.nuts_defaults, **settings.sweep_nuts})
-            # Compiled as every emtwin function is (no fast-math: the same bits cold or warm)
-            with exact_arithmetic():
-                pm.compute_log_likelihood(fit.idata, model=model, progressbar=False)
-            loo = az.loo(fit.idata, pointwise=True)
-        fits.append((k, em, model, fit, loo))
-        _say(progress, sc.name, f"components {i + 1}/{len(ks)}: k = {k}, EM + NUTS + PSIS-LOO "
-             f"({time.perf_counter() - t:.1f} s)")
+            yield _nuts_and_loo, model, sc.to_model(sc.components.canonical(em.params)), _sweep_nuts(sc, settings)
+
+    running = fitting.fits_side_by_side(sweep_fits())
+    fits = []
+    try:
+        for i, ((k, em, model, em_seconds), nuts) in enumerate(zip(fitted, running)):
+            fit, loo = _result_of(nuts, caught_messages, f"k = {k}")
+            fits.append((k, em, model, fit, loo))
+            _say(progress, sc.name, f"components {i + 1}/{len(ks)}: k = {k}, EM + NUTS + PSIS-LOO "
+                 f"({em_seconds + nuts.seconds:.1f} s)")
+    finally:
+        for nuts in running:
+            nuts.cancel()
     n_obs = int(fits[0][4].n_data_points)
     best = max(fits, key=lambda f: f[4].elpd)
     best_pointwise = np.asarray(best[4].elpd_i).reshape(-1)
