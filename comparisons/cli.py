@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
     cmp.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
     cmp.add_argument("--jobs", type=_checked_option("jobs", Whole(1)), default=1, metavar="N",
-                     help="with --all: scenarios run at once, one process each (default 1; on 2 cores "
-                          "2 was slower, as each scenario's NUTS already uses both)")
+                     help="with --all: scenarios run at once, one process each (default 1: each scenario "
+                          "already runs its NUTS in a second process beside its other fits)")
     cmp.add_argument("--no-derived", action="store_true",
                      help="skip the third twin, the EM derived from the PyMC model (and the compile of its Q); "
                           "under a prior that is not flat MAP is then reported, not held to MAP-EM")

@@ -1,8 +1,10 @@
 """Run independent scenarios side by side, one process per core.
 
-A scenario's compile, ADVI, L-BFGS-B and EM run on one core; its NUTS chains use up to
-four. ``emtwin compare --all --jobs N`` runs N scenarios at once, for machines with cores to
-spare (on 2 cores it was slower: 101 s against 83 s for one at a time).
+A scenario's compile, ADVI, L-BFGS-B and EM run on one core; its NUTS runs beside them in
+a forked process, its chains on every core but one (``fitting.fit_in_background``).
+``emtwin compare --all --jobs N`` runs N scenarios at once, for machines with cores to
+spare (on 2 cores, before NUTS ran beside the other fits, it was slower: 101 s against 83 s
+for one at a time).
 Each scenario is seeded on its own, so the results do not depend on the number of workers
 or their order. Workers are spawned, not forked: the parent holds BLAS and compiler
 threads, and forking a threaded process can deadlock the child. A spawned worker imports
