@@ -857,13 +857,16 @@ def _run_in_child(connection: Any, chain_processes: int, fit: Any, args: tuple[A
     global _CHAIN_PROCESSES
     _CHAIN_PROCESSES = chain_processes
     kind, value, seconds, caught = _timed(fit, *args, **kwargs)
-    try:
-        connection.send((kind, value, seconds, caught))
-    except Exception:  # a result, an error or a warning that does not pickle: their text instead
-        text = [(str(message), UserWarning, filename, lineno) for message, _, filename, lineno in caught]
-        connection.send(("error", RuntimeError("".join(traceback.format_exception(value)) if kind == "error"
-                                               else f"the background fit's result does not pickle: {value!r}"),
-                         seconds, text))
+    as_text = [(str(message), UserWarning, filename, lineno) for message, _, filename, lineno in caught]
+    unpicklable = RuntimeError("".join(traceback.format_exception(value)) if kind == "error"
+                               else f"the background fit's result does not pickle: {value!r}")
+    # What does not pickle goes as text: first the warnings, then the result or the error.
+    for outcome in ((kind, value, seconds, caught), (kind, value, seconds, as_text), ("error", unpicklable, seconds, as_text)):
+        try:
+            connection.send(outcome)
+            break
+        except Exception:
+            continue
     connection.close()
 
 
@@ -878,8 +881,10 @@ def fit_in_background(
     (NUTS: the posterior log-density, when ADVI has not compiled it here yet), while this
     process compiles its own. NUTS's chains there use ``chain_processes`` processes, by
     default every core but one (one stays with this process's work). Same compiled code,
-    same seed, so the same numbers as ``fit(model, ...)`` here. Where processes cannot be
-    forked the fit runs here, now.
+    same seed, so the same numbers as ``fit(model, ...)`` here. Forked as PyMC's chain
+    processes are (:func:`_chain_context`; the ``--jobs`` pool spawns instead, being long-lived
+    and started from the command line's process). Where processes cannot be forked the fit
+    runs here, now.
     """
     if "fork" not in multiprocessing.get_all_start_methods():
         return RunningFit.done(_timed(fit, model, *args, **kwargs))

@@ -106,10 +106,23 @@ def _warns(model):
     return 42
 
 
-def test_the_fits_warnings_are_issued_here_with_its_result(coin_sets):
+class _Unpicklable(UserWarning):
+    def __reduce__(self):
+        raise TypeError("this warning does not pickle")
+
+
+def _warns_unpicklably(model):
+    warnings.warn(_Unpicklable("a finding that does not pickle"))
+    return 42
+
+
+# A warning that does not pickle arrives as its text, beside the result.
+@pytest.mark.parametrize("warns, category, text", [(_warns, _Finding, "a finding of the fit"),
+                                                   (_warns_unpicklably, UserWarning, "a finding that does not pickle")])
+def test_the_fits_warnings_are_issued_here_with_its_result(coin_sets, warns, category, text):
     model, _ = coin_sets
-    running = fitting.fit_in_background(_warns, model)
-    with pytest.warns(_Finding, match="a finding of the fit"):
+    running = fitting.fit_in_background(warns, model)
+    with pytest.warns(category, match=text):
         assert running.result() == 42
 
 
