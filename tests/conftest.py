@@ -18,6 +18,17 @@ os.environ["EMTWIN_CACHE_DIR"] = _CACHE_DIR
 
 import emtwin  # noqa: E402
 
+# Hypothesis draws the same cases in every run, so `make test` on a fresh machine and CI pass or
+# fail alike, and a failure reruns as it was. (A clean clone has no example database: drawing
+# new cases each run, a fresh machine's `make test` failed on 2026-12-04 on a case no earlier
+# run had drawn; it is now an @example in tests/test_gaussian_mixture.py.)
+# EMTWIN_HYPOTHESIS=explore draws new cases each run, to look for more.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("fixed", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("EMTWIN_HYPOTHESIS", "fixed"))
+
 
 @pytest.fixture(scope="session")
 def coin_sets_comparison():
