@@ -132,7 +132,7 @@ def test_the_first_model_and_a_copy_run_one_program(monkeypatch):
     x = RNG.normal(size=(12, 2))
     first = gaussian_mixture.build_model(x, k=2, var_floor=[1e-3, 1e-3])
     other = gaussian_mixture.build_model(x[::-1] * 0.9, k=2, var_floor=[1e-3, 1e-3])
-    fns = [fitting._loglik_fn(first), fitting._loglik_fn(other)]
+    fns = [fitting._density_fn(first), fitting._density_fn(other)]
     assert fns[0] is not fns[1]
     programs = [[str(node) for node in fn.maker.fgraph.toposort()] for fn in fns]
     assert programs[0] == programs[1]
