@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytest
+from scipy import stats
 
 from emtwin.models import coins, fitting, gaussian_means, gaussian_mixture, one_coin
 from emtwin.models.labels import observed_data
@@ -151,3 +152,21 @@ def test_pm_sample_assigns_nuts_to_every_variable_as_pymc_does():
         with fitting._nuts_uses_the_compiled_posterior(model):
             ours = pm_mcmc.assign_step_methods(model, None, methods=pm_mcmc.STEP_METHODS)
         assert ours == own == ([], {pm.NUTS: model.value_vars})
+
+
+def test_a_hyperprior_outside_the_likelihood_gets_a_zero_likelihood_gradient():
+    """The likelihood and the prior are compiled together (fitting._density_fn); a value
+    that reaches the likelihood only through another variable has likelihood gradient 0,
+    and the MAP objective still has the prior's."""
+    with pm.Model() as model:
+        scale = pm.HalfNormal("scale", 1.0)
+        mu = pm.Normal("mu", 0.0, scale)
+        pm.Normal("y", mu, 1.0, observed=np.array([0.5, 1.5]))
+    values = fitting._unconstrained(model, {"scale": np.array(1.0), "mu": np.array(0.8)})
+    loglik, grad = fitting._loglik_fn(model)(*values)
+    assert loglik == pytest.approx(stats.norm.logpdf([0.5, 1.5], 0.8).sum(), rel=1e-14)
+    # value order (scale_log__, mu): d/dmu Σ log N(y | mu, 1) = Σ (y − mu) = 0.4
+    np.testing.assert_allclose(grad, [0.0, 0.4], rtol=1e-14, atol=0)
+    logp, _ = fitting._objective_fn(model)(*values)
+    prior = stats.halfnorm.logpdf(1.0) + stats.norm.logpdf(0.8, 0.0, 1.0)
+    assert logp == pytest.approx(loglik + prior, rel=1e-14)
