@@ -38,7 +38,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz as az
+import arviz_base
+import arviz_stats
 import numpy as np
 from scipy.signal import find_peaks
 from scipy.stats import gaussian_kde
@@ -579,7 +580,7 @@ def _functionals(
             values[f"{fit.method}_mean"] = float(np.mean(func(draws)))
             if fit.method == "nuts":
                 # A NumPy array: az.hdi reduces over its last axis, the pooled draws.
-                low, high = az.hdi(np.asarray(func(draws), dtype=float).reshape(-1), prob=fitting.HDI_PROB)
+                low, high = arviz_stats.hdi(np.asarray(func(draws), dtype=float).reshape(-1), prob=fitting.HDI_PROB)
                 inside = bool(low <= values["em"] <= high)
                 checks.append(Check(f"EM {fname} inside NUTS 94% HDI", inside, values["em"], np.nan,
                                     f"EM {values['em']:.6f}, NUTS 94% HDI [{low:.4f}, {high:.4f}]"))

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz as az
+import arviz_base
+import arviz_stats
 import numpy as np
 import pymc as pm
 import pymc.sampling.mcmc as pm_mcmc
@@ -559,7 +560,7 @@ def fit_map(model: pm.Model, start: Mapping[str, Any]) -> MAPFit:
     # parameters 1e-5 to 5e-4 from the maximum on Old Faithful, above DESIGN's 1e-4.
     params, opt = _optimize(model, start, ftol=1e-14, gtol=1e-9, maxiter=MAP_MAX_ITER)
     finite = all(np.all(np.isfinite(v)) for v in params.values())
-    idata = az.from_dict({"posterior": {name: value[None, None] for name, value in params.items()}})
+    idata = arviz_base.from_dict({"posterior": {name: value[None, None] for name, value in params.items()}})
     return MAPFit(
         params=params,
         log_likelihood=log_likelihood(model, {n: params[n] for n in free_names(model)}) if finite else float("nan"),
@@ -604,7 +605,7 @@ class PosteriorFit:
 
 def _summaries(idata: Any, names: list[str]) -> tuple[Params, Params, Params]:
     mean, sd, hdi = {}, {}, {}
-    interval = az.hdi(idata, var_names=names, prob=HDI_PROB)
+    interval = arviz_stats.hdi(idata, var_names=names, prob=HDI_PROB)
     for name in names:
         draws = idata.posterior[name].values
         flat = draws.reshape(-1, *draws.shape[2:])
@@ -680,7 +681,7 @@ def _draws_as_idata(model: pm.Model, flat_draws: np.ndarray, like: list[np.ndarr
     split, to_constrained = _splitter(like), _to_constrained_fn(model)
     columns = list(zip(*(to_constrained(*split(x)) for x in flat_draws)))
     posterior = {name: np.stack(column)[None] for name, column in zip(_reported_names(model), columns)}
-    return az.from_dict({"posterior": posterior})
+    return arviz_base.from_dict({"posterior": posterior})
 
 
 # How many processes NUTS's chains may use; set in a background fit's process (below).
@@ -716,8 +717,8 @@ def _convergence(idata: Any, names: list[str]) -> tuple[float, float]:
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
-        rhat = az.rhat(idata, var_names=names)
-        ess = az.ess(idata, var_names=names)
+        rhat = arviz_stats.rhat(idata, var_names=names)
+        ess = arviz_stats.ess(idata, var_names=names)
     rhats, esses = [], []
     for name in names:
         draws = idata.posterior[name].values

@@ -95,6 +95,29 @@ def test_console_script_is_installed_and_runs():
     assert "coin-sets" in done.stdout
 
 
+def test_the_console_script_writes_everything_and_runs_exit_handlers_before_its_quick_exit(tmp_path):
+    """`emtwin` leaves without the interpreter's teardown (cli.run): every line printed and
+    the exit handlers run first. The script runs `run` with a handler of its own added."""
+    marker = tmp_path / "handler-ran"
+    script = ("import atexit, pathlib, sys\n"
+              f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+              "sys.argv = ['emtwin', 'compare', 'one-coin', '--methods', 'map', '--json', '--no-cache']\n"
+              "from emtwin.comparisons.cli import run\nrun()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["verdict"] == "agree"  # the whole JSON, to its last brace
+    assert marker.read_text() == "yes"
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly():
+    exe = Path(sys.executable).parent / "emtwin"
+    process = subprocess.Popen([str(exe), "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before the first line (as `| head -0`)
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 141
+    assert "Traceback" not in err and err == ""
+
+
 def test_progress_goes_to_stderr_and_stdout_keeps_only_results(capfd):
     from emtwin.comparisons import compare
 
