@@ -112,7 +112,10 @@ def scenario_speed(name: str, seed: int = 0) -> ScenarioSpeed:
 
 # -P: the working directory stays off sys.path. Run from a checkout, its emtwin/ folder would
 # shadow the baseline's installed package, and every metadata look-up would list that folder.
-_MAIN = ["-P", "-c", "import sys; from emtwin.comparisons.cli import main; sys.exit(main())"]
+# The `emtwin` console script's own entry point (cli.run, which leaves without the interpreter's
+# teardown); a commit from before it had the script call main.
+_MAIN = ["-P", "-c", "import sys; import emtwin.comparisons.cli as cli; "
+                     "cli.run() if hasattr(cli, 'run') else sys.exit(cli.main())"]
 
 
 def _time_command(python: str, arguments: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
