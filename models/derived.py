@@ -41,7 +41,7 @@ from emtwin.em_reference.driver import EMResult, Params, run_em
 
 from . import fitting
 from .labels import LabelProbabilities, mixture_label_probabilities, mixture_log_joint
-from .precision import compile_fn
+from .precision import compile_fn, exact_arithmetic
 
 __all__ = ["GRADIENT_TOL", "MixtureQ", "QMaximum", "build_mixture_model", "derive_em", "label_posterior", "mixture_q",
            "observed_log_likelihood", "ordering"]
@@ -278,7 +278,8 @@ def ordering(model: pm.Model) -> dict[str, bool]:
 
 def _initial_point(model: pm.Model) -> Params:
     names = fitting.free_names(model)
-    point = model.initial_point()
+    with exact_arithmetic():  # PyMC compiles the point's function: as every emtwin compile, without fast-math
+        point = model.initial_point()
     values = [np.asarray(point[model.rvs_to_values[rv].name], dtype=float) for rv in model.free_RVs]
     infinite = [n for n, v in zip(names, values) if not np.all(np.isfinite(v))]
     if infinite:
