@@ -271,8 +271,7 @@ def run() -> None:
     if run_exit_handlers is None or threading.active_count() > 1:
         sys.exit(code)
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        sys.stderr.flush()  # stdout was flushed above
     except OSError:  # e.g. a closed pipe: let the ordinary exit report it
         sys.exit(code)
     run_exit_handlers()

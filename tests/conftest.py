@@ -8,6 +8,7 @@ import shutil
 import tempfile
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 # A result cache of its own for this test session (comparisons/result_cache.py): the
 # command line caches by default, and a cache left by an earlier run, or by the user's own
@@ -23,11 +24,15 @@ import emtwin  # noqa: E402
 # new cases each run, a fresh machine's `make test` failed on 2026-12-04 on a case no earlier
 # run had drawn; it is now an @example in tests/test_gaussian_mixture.py.)
 # EMTWIN_HYPOTHESIS=explore draws new cases each run, to look for more.
-from hypothesis import settings as hypothesis_settings  # noqa: E402
-
 hypothesis_settings.register_profile("fixed", derandomize=True)
 hypothesis_settings.register_profile("explore", derandomize=False)
-hypothesis_settings.load_profile(os.environ.get("EMTWIN_HYPOTHESIS", "fixed"))
+
+
+def pytest_configure(config):
+    profile = os.environ.get("EMTWIN_HYPOTHESIS", "fixed")
+    if profile not in ("fixed", "explore"):
+        raise pytest.UsageError(f"EMTWIN_HYPOTHESIS must be 'fixed' (the default) or 'explore'; got {profile!r}.")
+    hypothesis_settings.load_profile(profile)
 
 
 @pytest.fixture(scope="session")
