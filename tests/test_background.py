@@ -147,6 +147,27 @@ def test_fits_side_by_side_are_the_fits_here_in_order(coin_sets):
         assert np.array_equal(fit.result().idata.posterior["theta"].values, here.idata.posterior["theta"].values)
 
 
+def _posterior_compiled_there(model, start, **options):
+    """A background "fit" that says how many posteriors its process compiled for ``model``."""
+    misses = fitting._value_grad.cache_info().misses
+    fitting._value_grad(model)
+    return fitting._value_grad.cache_info().misses - misses
+
+
+def test_the_fork_inherits_the_posterior_this_process_compiled_before_it(coin_sets):
+    # A model of its own: nothing is compiled for it yet, here or in a fork.
+    sc = get_scenario("coin-sets")
+    _, start = coin_sets
+    model = sc.build_model(sc.make_data())
+    assert fitting.fit_in_background(_posterior_compiled_there, model, start).result() == 0
+    misses = fitting._value_grad.cache_info().misses
+    fitting._value_grad(model)  # ADVI's, here: compiled already
+    assert fitting._value_grad.cache_info().misses == misses
+    # nutpie compiles its own log-density: nothing is compiled here for it.
+    other = sc.build_model(sc.make_data())
+    assert fitting.fit_in_background(_posterior_compiled_there, other, start, sampler="nutpie").result() == 1
+
+
 def _when(model, pause):
     began = time.time()
     time.sleep(pause)
