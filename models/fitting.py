@@ -911,7 +911,7 @@ def fit_in_background(
         return RunningFit.done(_timed(fit, model, *args, **kwargs))
     if chain_processes is None:
         chain_processes = max(1, (os.cpu_count() or 1) - 1)
-    _compile_the_posterior_before_the_fork(model, kwargs)
+    _compile_the_posterior_before_the_fork(model, args, kwargs)
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     # Not a daemon: a daemon may not start processes, and the chains may need some.
@@ -921,21 +921,26 @@ def fit_in_background(
     return RunningFit(process, receiver)
 
 
-def _compile_the_posterior_before_the_fork(model: pm.Model, kwargs: Mapping[str, Any]) -> None:
-    """The posterior log-density PyMC's NUTS samples (:func:`_value_grad`), compiled here so
-    the forked fit inherits it, and this process (ADVI, the next fit of a sweep on a model of
-    the same structure) does not compile it again. Compiled in both processes at once, it
-    cost a fresh machine twice: the 2-D mixture's posterior took 31 s and 28 s of CPU in one
-    cold ``emtwin report``, in the report's process and its NUTS's. Warm, the fork starts
-    that compile later and is spared it: the fit ends when it did. Not for nutpie (it
-    compiles its own) or a model with discrete variables (PyMC's NUTS does not sample
-    them); an error here is left for the fit to raise in its own process."""
-    if kwargs.get("sampler", "pymc") != "pymc" or not isinstance(model, pm.Model):
+def _compile_the_posterior_before_the_fork(model: pm.Model, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """The posterior log-density PyMC's NUTS samples (:func:`_value_grad`), compiled here and
+    called once at the fit's start (``args[0]``: PyTensor's Numba backend compiles the machine
+    code at the first call), so the forked fit inherits it, and this process (ADVI, the next
+    fit of a sweep on a model of the same structure) does not compile it again. Compiled in
+    both processes at once, it cost a fresh machine twice: the 2-D mixture's posterior took
+    31 s and 28 s of CPU in one cold ``emtwin report``, in the report's process and its
+    NUTS's. Warm, the fork starts that compile later and is spared it: the fit ends when it
+    did. Not for nutpie (it compiles its own) or a model with discrete variables (PyMC's
+    NUTS does not sample them); an error here is left for the fit to raise in its process."""
+    start = args[0] if args else None
+    if kwargs.get("sampler", "pymc") != "pymc" or not isinstance(model, pm.Model) or not isinstance(start, Mapping):
         return
     if any(v.dtype in pm_mcmc.discrete_types for v in model.value_vars):
         return
     try:
-        _value_grad(model)
+        value_grad = _value_grad(model)
+        x0 = np.concatenate([np.ravel(v) for v in _unconstrained(model, start)])
+        with np.errstate(all="ignore"):
+            value_grad._pytensor_function(x0)
     except Exception:
         pass
 
