@@ -41,6 +41,10 @@ TARGETS = (
     ("the same, repeated with the result cache", ["compare", "coin-sets"], 2.0, True),
     ("emtwin compare --all", ["compare", "--all", "--no-cache"], 30.0, False),
     ("emtwin report --all --quick", ["report", "--all", "--quick", "--no-cache", "--out", "{tmp}/report"], 60.0, False),
+    # The same two with two scenarios at a time (each still runs its NUTS beside its other fits).
+    ("emtwin compare --all --jobs 2", ["compare", "--all", "--no-cache", "--jobs", "2"], 30.0, False),
+    ("emtwin report --all --quick --jobs 2",
+     ["report", "--all", "--quick", "--no-cache", "--out", "{tmp}/report", "--jobs", "2"], 60.0, False),
 )
 GRADIENT_CALLS = 2000
 
@@ -129,9 +133,9 @@ def _without_flag(arguments: Sequence[str], flag: str) -> list[str]:
     return [a for a in arguments if a != flag]
 
 
-def _knows_flag(python: str, flag: str) -> bool:
-    """Whether that interpreter's ``emtwin compare`` takes ``flag`` (an older commit may not)."""
-    command = [python, *_MAIN, "compare", "--help"]
+def _knows_flag(python: str, flag: str, subcommand: str = "compare") -> bool:
+    """Whether that interpreter's ``emtwin <subcommand>`` takes ``flag`` (an older commit may not)."""
+    command = [python, *_MAIN, subcommand, "--help"]
     return flag in subprocess.run(command, capture_output=True, text=True).stdout
 
 
@@ -150,13 +154,15 @@ def target_timings(baseline: str | None, repeats: int) -> list[dict[str, Any]]:
                 if baseline:  # its own entry: the key holds emtwin's source digest
                     _time_command(baseline, their_arguments, env)
             ours, theirs, loads, codes = [], [], [], set()
+            # A commit whose report has no --jobs gets no "before" for that row.
+            paired = baseline is not None and ("--jobs" not in arguments or _knows_flag(baseline, "--jobs", arguments[0]))
             n = repeats if "--all" not in arguments else 1
             for _ in range(n):
                 loads.append(_load())
                 seconds, code = _time_command(sys.executable, arguments, env)
                 ours.append(seconds)
                 codes.add(code)
-                if baseline:
+                if paired:
                     theirs.append(_time_command(baseline, their_arguments, env)[0])
             row = {"target": name, "limit_s": limit, "ours_s": ours, "baseline_s": theirs, "load": loads,
                    "exit_codes": sorted(codes), "median_s": statistics.median(ours)}

@@ -107,9 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--n-starts", type=_checked_option("n_starts"), default=1, help="EM starts; the best is compared (default 1)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
     cmp.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
-    cmp.add_argument("--jobs", type=_checked_option("jobs", Whole(1)), default=1, metavar="N",
-                     help="with --all: scenarios run at once, one process each (default 1: each scenario "
-                          "already runs its NUTS in a second process beside its other fits)")
+    _add_jobs(cmp)
     cmp.add_argument("--no-derived", action="store_true",
                      help="skip the third twin, the EM derived from the PyMC model (and the compile of its Q); "
                           "under a prior that is not flat MAP is then reported, not held to MAP-EM")
@@ -119,6 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     datafiles.add_options(cmp)
     _add_report_parser(sub, scenario_lines)
     return parser
+
+
+def _add_jobs(parser: argparse.ArgumentParser) -> None:
+    """``--jobs``, the same for ``compare`` and ``report``."""
+    parser.add_argument("--jobs", type=_checked_option("jobs", Whole(1)), default=1, metavar="N",
+                        help="with --all: scenarios run at once, one process each, one line each as it "
+                             "finishes (default 1: each scenario already runs its NUTS in a second process "
+                             "beside its other fits)")
 
 
 def _add_report_parser(sub: Any, scenario_lines: str) -> None:
@@ -146,6 +152,7 @@ def _add_report_parser(sub: Any, scenario_lines: str) -> None:
     rep.add_argument("--quick", action="store_true",
                      help="short chains, three data sizes, k <= 3: a first look in seconds per scenario")
     rep.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
+    _add_jobs(rep)
     rep.add_argument("--no-derived", action="store_true",
                      help="skip the third twin, the EM derived from the PyMC model, in every table")
     rep.add_argument("--no-cache", action="store_true",
@@ -174,7 +181,7 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         settings = dataclasses.replace(settings, model_options=chosen.model_options, cache=not args.no_cache,
                                        derived=not args.no_derived)
         report = write_report(targets, args.out, settings, progress=not args.quiet,
-                              command=shlex.join(["emtwin", *argv]))
+                              command=shlex.join(["emtwin", *argv]), jobs=args.jobs)
     except (ValueError, FloatingPointError) as err:  # bad input, as for compare
         print(f"emtwin: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE

@@ -391,6 +391,7 @@ def test_the_support_check_names_the_start_outside_the_ordered_prior():
 # --------------------------------------------------------------------------- the command line
 
 USAGE = "emtwin compare: error: "
+REPORT_USAGE = "emtwin report: error: "
 PATH_SPEC_HINT = "or give path/to/file.py:function"
 
 ARGPARSE_CASES = [
@@ -409,6 +410,8 @@ ARGPARSE_CASES = [
     (["compare", "coin-sets", "--seed"], f"{USAGE}argument --seed: expected one argument"),
     (["compare", "coin-sets", "--bogus"], "emtwin: error: unrecognized arguments: --bogus"),
     (["compare", "--all", "--jobs", "0"], f"{USAGE}argument --jobs: jobs must be a whole number >= 1; got 0."),
+    (["report", "--all", "--out", "r", "--jobs", "0"],
+     f"{REPORT_USAGE}argument --jobs: jobs must be a whole number >= 1; got 0."),
 ]
 
 

@@ -272,15 +272,24 @@ def test_a_missing_hook_omits_its_figure_and_says_why(tmp_path):
     assert report_writer.check_report(tmp_path / "bare") == []
 
 
-def test_same_seed_same_numbers(written, tmp_path):
-    out, _ = written
-    again = report_writer.write_report(["coin-sets"], tmp_path / "again", SMALL)
-    first = json.loads((out / "results.json").read_text(encoding="utf-8"))["scenarios"]["coin-sets"]
-    second = again.results["scenarios"]["coin-sets"]
-    # Timings are the only numbers allowed to differ; they live apart from the results.
-    first["comparison"].pop("timings_seconds")
-    second["comparison"].pop("timings_seconds")
-    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+def test_same_seed_same_numbers_and_figures_one_at_a_time_or_in_a_pool(written, tmp_path):
+    out, report = written
+    # Two scenarios in two spawned workers, against the module's report of them, one at a time.
+    names = ["coin-sets", "interleaved-coins"]
+    again = report_writer.write_report(names, tmp_path / "again", SMALL, jobs=2)
+    first_all = json.loads((out / "results.json").read_text(encoding="utf-8"))["scenarios"]
+    for name in names:
+        first, second = first_all[name], again.results["scenarios"][name]
+        # Timings are the only numbers allowed to differ; they live apart from the results.
+        first["comparison"].pop("timings_seconds")
+        second["comparison"].pop("timings_seconds")
+        assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True), name
+    drawn = {f.slug: f.png for s in report.sections if s.report.scenario.name in names for f in s.figures.values()}
+    drawn_again = {f.slug: f.png for s in again.sections for f in s.figures.values()}
+    assert len(drawn) == EXPECTED_FIGURES["coin-sets"] + EXPECTED_FIGURES["interleaved-coins"]
+    assert drawn_again == drawn  # every PNG, byte for byte
+    # The sections hold the registered scenarios themselves (they travel by name).
+    assert all(s.report.scenario is get_scenario(s.report.scenario.name) for s in again.sections)
 
 
 # --------------------------------------------------------------------------- safe writing

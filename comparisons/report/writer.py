@@ -46,7 +46,8 @@ from .text import (
 from .compute import ReportSettings, convergence_rate, scenario_report
 from .piece import Piece
 from .section import Section, file_slug, section
-from ..registry import get_scenario
+from ..parallel import run_all
+from ..registry import SCENARIOS, get_scenario
 from ..scenario import Check, Scenario
 
 __all__ = ["FORMAT", "Report", "check_report", "write_report"]
@@ -462,6 +463,7 @@ def write_report(
     *,
     progress: bool = False,
     command: str | None = None,
+    jobs: int = 1,
 ) -> Report:
     """Compare each scenario's twins and write the report folder ``out``.
 
@@ -478,6 +480,9 @@ def write_report(
         Print a line per stage to stderr (NUTS, the sweeps and the figures take a while).
     command : str, optional
         The command line that asked for the report, recorded in it; default: derived.
+    jobs : int
+        Scenarios computed at once, one spawned process each (registered scenarios only; a
+        Scenario object of your own is computed here). Same numbers and figures as one at a time.
 
     Returns
     -------
@@ -491,7 +496,7 @@ def write_report(
     _prepare(out)
     names = [s.name for s in scenarios]
     command = command or f"emtwin report {' '.join(names)} --out {out} --seed {settings.seed}"
-    sections = _sections(scenarios, settings, progress)
+    sections = _sections(scenarios, settings, progress, jobs)
     header = _header(settings, command)
     results = _results(sections, header)
     page, markdown = _render(sections, header)
@@ -517,22 +522,33 @@ def _checked_scenarios(scenarios: Any) -> list[Scenario]:
     return scenarios
 
 
-def _sections(scenarios: list[Scenario], settings: ReportSettings, progress: bool) -> list[Section]:
+def _sections(scenarios: list[Scenario], settings: ReportSettings, progress: bool, jobs: int = 1) -> list[Section]:
     """Each scenario's comparison, report pieces and figures; figure files named by a safe
-    slug of the scenario's name, unique in the report."""
+    slug of the scenario's name, unique in the report. With ``jobs > 1`` and only registered
+    scenarios (they go to the workers by name), ``jobs`` at a time in a pool: one line per
+    scenario as it finishes, instead of each stage's."""
     slugs: list[str] = []
     for target in scenarios:
         slugs.append(file_slug(target.name, taken=slugs))
+    tasks = [(target, settings, slug) for target, slug in zip(scenarios, slugs)]
+    if jobs > 1 and len(tasks) > 1 and all(SCENARIOS.get(target.name) is target for target in scenarios):
+        return run_all(_section_of, tasks, jobs=jobs, label=lambda task: task[0].name,
+                       describe=lambda s: s.report.comparison.verdict, progress=progress)
     sections = []
-    for i, target in enumerate(scenarios):
+    for i, task in enumerate(tasks):
         if progress:
-            print(f"[report] scenario {i + 1}/{len(scenarios)}: {target.name}", file=sys.stderr, flush=True)
-        with warnings.catch_warnings():
-            # Report figures are drawn many at a time; the limit is for interactive sessions.
-            warnings.filterwarnings("ignore", message="More than 20 figures", category=RuntimeWarning)
-            sections.append(section(scenario_report(target, settings, progress=progress), progress=progress,
-                                    slug=slugs[i]))
+            print(f"[report] scenario {i + 1}/{len(scenarios)}: {task[0].name}", file=sys.stderr, flush=True)
+        sections.append(_section_of(task, progress))
     return sections
+
+
+def _section_of(task: tuple[Scenario, ReportSettings, str], progress: bool = False) -> Section:
+    """One scenario's section (a module-level function: a pool worker runs it)."""
+    target, settings, slug = task
+    with warnings.catch_warnings():
+        # Report figures are drawn many at a time; the limit is for interactive sessions.
+        warnings.filterwarnings("ignore", message="More than 20 figures", category=RuntimeWarning)
+        return section(scenario_report(target, settings, progress=progress), progress=progress, slug=slug)
 
 
 def _header(settings: ReportSettings, command: str) -> dict[str, Any]:
