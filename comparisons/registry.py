@@ -8,6 +8,9 @@ the command line's help all derive from this table.
 
 from __future__ import annotations
 
+import copyreg
+from typing import Any
+
 from .scenario import NO_COMPONENTS, Components, Scenario
 from .scenarios import coin_sets
 from .scenarios import interleaved_coins, one_coin
@@ -35,3 +38,15 @@ def get_scenario(name: str) -> Scenario:
         return SCENARIOS[name]
     except (KeyError, TypeError):
         raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}; got {name!r}.") from None
+
+
+def _pickled(scenario: Scenario) -> Any:
+    """A registered scenario pickles as its name (its functions include lambdas, which do not
+    pickle): a report section computed in a pool worker comes back holding this process's
+    own object. Any other scenario pickles field by field, or says why it cannot."""
+    if SCENARIOS.get(scenario.name) is scenario:
+        return get_scenario, (scenario.name,)
+    return object.__reduce_ex__(scenario, 2)
+
+
+copyreg.pickle(Scenario, _pickled)

@@ -198,16 +198,6 @@ class Scenario:
     component_sweep: ComponentSweep | None = None
     steps: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        # A registered scenario pickles as its name (its functions include lambdas, which do
-        # not pickle): a report section computed in a pool worker comes back holding the
-        # parent's own object. Any other scenario pickles field by field, or says why not.
-        from .registry import SCENARIOS, get_scenario
-
-        if SCENARIOS.get(self.name) is self:
-            return get_scenario, (self.name,)
-        return object.__reduce_ex__(self, protocol)
-
     def start_for(self, data: Any, *, data_given: bool) -> dict[str, Any]:
         """The start to use when the caller gives none: built from the caller's data where
         the scenario can (``make_start``), else the lecture's ``default_start``."""
